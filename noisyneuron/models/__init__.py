@@ -1,0 +1,1 @@
+"""Neural models (separator, classifier), built on :mod:`noisyneuron.dsp`."""

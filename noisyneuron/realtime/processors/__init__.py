@@ -1,0 +1,1 @@
+"""Processors that run in a chain."""

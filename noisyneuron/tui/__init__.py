@@ -1,0 +1,1 @@
+"""Control surfaces on top of the engine: the Textual terminal UI, OSC and MIDI."""
