@@ -1,0 +1,530 @@
+"""The live audio engine: PortAudio streams, lock-free ring buffers and the processing thread.
+
+Design (measured, see ``noisyneuron bench engine`` and the README):
+
+- The PortAudio callback is rtmixer's, written in C. It copies input frames into a lock-free
+  single-producer/single-consumer ring buffer and output frames out of another, and never takes
+  Python's GIL, so nothing Python does (the UI, garbage collection, a slow model) can stall the
+  audio server. On underrun it plays silence, never stale samples.
+- A processing thread takes fixed blocks of ``blocksize`` frames from the input ring, runs the
+  :class:`~noisyneuron.realtime.chain.Chain`, and writes them to the output ring, which starts
+  with ``buffer_blocks * blocksize`` frames of silence: that prefill is the thread's margin for
+  scheduling jitter.
+- Latency is kept constant: between callbacks, (frames in the input ring) + (frames in the
+  output ring) equals the prefill exactly while nothing goes wrong. If the output ran dry (the
+  thread was late), the thread drops the excess input so the latency returns to the reported
+  value instead of growing.
+
+A plain sounddevice callback that processes the chain inside the PortAudio callback is kept as
+``backend="callback"``, as the measured peer: under Python load in other threads it makes the
+audio server miss deadlines (xruns), because the callback must wait for the GIL.
+
+Reported latency (:attr:`Engine.latency_samples`) = PortAudio's input latency + its output
+latency + the ring prefill + the chain's latency; ``tests/test_engine_jack.py`` measures the
+round trip through a real JACK server against it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import sounddevice as sd
+
+from noisyneuron.errors import DeviceError
+from noisyneuron.realtime.chain import Chain
+from noisyneuron.realtime.devices import DeviceInfo, check_stream_settings, resolve_device
+
+__all__ = ["Engine", "EngineStats", "BACKENDS"]
+
+BACKENDS = ("rtmixer", "callback")
+
+#: Python's GIL hand-over interval while the engine runs, in seconds. The default 5 ms is as
+#: long as a 256-frame block at 48 kHz; 0.5 ms lets the processing thread in on time even when
+#: another thread runs pure Python (measured: 333 late blocks in 8 s at 5 ms, 0 at 0.5 ms).
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+_HISTORY = 4096  # processing-time samples kept for percentiles
+
+
+@dataclass
+class EngineStats:
+    """Counters of a running or stopped engine.
+
+    Attributes:
+        blocks: blocks processed by the chain.
+        xruns: over/underflows PortAudio reported (the audio server missed a deadline).
+        late_blocks: times the output ring ran dry because processing was late (silence played).
+        dropped_frames: input frames dropped to bring latency back to its reported value.
+        callback_load: PortAudio's estimate of the audio callback's CPU load (0..1).
+        processing_load_mean: mean processing time per block / block duration.
+        processing_load_p99: 99th percentile of the same.
+        processing_load_max: maximum of the same.
+        nonfinite_replaced: NaN/Inf samples replaced with silence (input and output of the chain).
+        errors: exceptions caught in the audio path (a bug if not 0; the first is ``first_error``).
+        first_error: text of the first such exception.
+        seconds: seconds of audio processed.
+    """
+
+    blocks: int = 0
+    xruns: int = 0
+    late_blocks: int = 0
+    dropped_frames: int = 0
+    callback_load: float = 0.0
+    processing_load_mean: float = 0.0
+    processing_load_p99: float = 0.0
+    processing_load_max: float = 0.0
+    nonfinite_replaced: int = 0
+    errors: int = 0
+    first_error: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Endpoint:
+    device: DeviceInfo | None = None
+    source: object | None = None  # FileSource for input
+    sink: object | None = None  # FileSink for output
+    device_channels: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Engine:
+    """Runs a chain live between an input and an output.
+
+    Each end is a device (index, part of a name, or None for the default) or a file object
+    (:class:`~noisyneuron.realtime.files.FileSource` for the input,
+    :class:`~noisyneuron.realtime.files.FileSink` for the output). At least one end must be a
+    device: it provides the clock.
+
+    Args:
+        chain: the chain to run (prepared by the engine).
+        input: input device spec, or a FileSource.
+        output: output device spec, or a FileSink.
+        sample_rate: in Hz; default: the output device's (or the input device's) default rate.
+        blocksize: frames per PortAudio callback and per chain block.
+        channels: channels the chain processes (2: stereo). Mono inputs are duplicated.
+        backend: ``"rtmixer"`` (default) or ``"callback"`` (the measured peer; devices only).
+        buffer_blocks: output ring prefill in blocks (rtmixer backend): more is safer, later.
+    """
+
+    def __init__(
+        self,
+        chain: Chain,
+        input: object = None,
+        output: object = None,
+        sample_rate: float | None = None,
+        blocksize: int = 256,
+        channels: int = 2,
+        backend: str = "rtmixer",
+        buffer_blocks: int = 2,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if blocksize < 16 or blocksize > 8192:
+            raise DeviceError(f"blocksize {blocksize} out of range: use 16..8192 frames")
+        if buffer_blocks < 1:
+            raise ValueError("buffer_blocks must be >= 1")
+        self.chain = chain
+        self.blocksize = int(blocksize)
+        self.channels = int(channels)
+        self.backend = backend
+        self.buffer_blocks = int(buffer_blocks)
+        self._in = self._endpoint(input, "input")
+        self._out = self._endpoint(output, "output")
+        if self._in.device is None and self._out.device is None:
+            raise DeviceError(
+                "live needs at least one audio device (files in and out: use `noisyneuron process`)"
+            )
+        if backend == "callback" and (self._in.device is None or self._out.device is None):
+            raise ValueError("the callback backend runs device to device only")
+        clock = self._out.device or self._in.device
+        self.sample_rate = float(sample_rate or clock.default_sample_rate)
+        for end, kind in ((self._in, "input"), (self._out, "output")):
+            if end.device is not None:
+                end.device_channels = min(
+                    2,
+                    end.device.max_input_channels if kind == "input" else end.device.max_output_channels,
+                )
+                check_stream_settings(end.device, kind, self.sample_rate, end.device_channels)
+        self._stream = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._stats = EngineStats()
+        self._proc_times = np.zeros(_HISTORY, dtype=np.float64)
+        self._proc_count = 0
+        self._device_latency = (0, 0)
+        self._saved_switch_interval = None
+        self.on_block = None  # optional callable(block) in the processing thread (meters)
+
+    # ----- set-up ---------------------------------------------------------------------------
+    @staticmethod
+    def _endpoint(spec: object, kind: str) -> _Endpoint:
+        if spec is not None and not isinstance(spec, (str, int)):
+            return _Endpoint(source=spec) if kind == "input" else _Endpoint(sink=spec)
+        return _Endpoint(device=resolve_device(spec, kind))
+
+    @property
+    def ring_latency_samples(self) -> int:
+        """Frames of the output ring prefill (rtmixer backend), in samples."""
+        if self.backend == "callback" or self._in.device is None or self._out.device is None:
+            return 0
+        return self.buffer_blocks * self.blocksize
+
+    @property
+    def latency_samples(self) -> int:
+        """Input-to-output latency, in samples: device in + device out + ring + chain.
+
+        Device latencies are known once the stream is open (after :meth:`start`).
+        """
+        return (
+            self._device_latency[0]
+            + self._device_latency[1]
+            + self.ring_latency_samples
+            + self.chain.latency_samples
+        )
+
+    @property
+    def latency_seconds(self) -> float:
+        """:attr:`latency_samples` in seconds."""
+        return self.latency_samples / self.sample_rate
+
+    def latency_breakdown(self) -> dict[str, int]:
+        """Each part of :attr:`latency_samples`, in samples."""
+        return {
+            "device_input": self._device_latency[0],
+            "device_output": self._device_latency[1],
+            "ring_buffer": self.ring_latency_samples,
+            "chain": self.chain.latency_samples,
+            "total": self.latency_samples,
+        }
+
+    def describe_endpoints(self) -> tuple[str, str]:
+        """Human-readable names of the input and output."""
+        def name(end: _Endpoint) -> str:
+            if end.device is not None:
+                return f"{end.device.name} ({end.device.host_api}, {end.device_channels} ch)"
+            obj = end.source if end.source is not None else end.sink
+            return str(getattr(obj, "path", obj))
+        return name(self._in), name(self._out)
+
+    # ----- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Prepare the chain, open the stream(s) and start processing."""
+        self.chain.prepare(self.sample_rate, self.blocksize, self.channels)
+        self._block = np.zeros((self.blocksize, self.channels), dtype=np.float32)
+        # Warm up: the first calls load compiled numba code and touch every buffer (can take
+        # a few hundred ms); do it now, not in the first audio block.
+        for _ in range(4):
+            self.chain.process(self._block)
+        self.chain.reset()
+        self._block.fill(0.0)
+        self._in_buf = np.zeros((self.blocksize, max(1, self._in.device_channels)), dtype=np.float32)
+        self._out_buf = np.zeros((self.blocksize, max(1, self._out.device_channels)), dtype=np.float32)
+        self._stop.clear()
+        self._finished.clear()
+        self._saved_switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        try:
+            if self.backend == "rtmixer":
+                self._open_rtmixer()
+                self._thread = threading.Thread(
+                    target=self._processing_loop, name="noisyneuron-processing", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._open_callback_stream()
+        except sd.PortAudioError as exc:
+            self._restore_switch_interval()
+            raise DeviceError(f"cannot open the audio stream: {exc}") from None
+
+    def stop(self) -> None:
+        """Stop processing and close the stream. Safe to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._stream is not None:
+            self._collect_stream_stats(final=True)
+            try:
+                self._stream.stop()
+            finally:
+                self._stream.close()
+            self._stream = None
+        self._restore_switch_interval()
+
+    def _restore_switch_interval(self) -> None:
+        if self._saved_switch_interval is not None:
+            sys.setswitchinterval(self._saved_switch_interval)
+            self._saved_switch_interval = None
+
+    def __enter__(self) -> "Engine":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def finished(self) -> bool:
+        """True when a file input has been played to its end."""
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until a file input has ended (or ``timeout`` seconds). Returns :attr:`finished`."""
+        return self._finished.wait(timeout)
+
+    def stats(self) -> EngineStats:
+        """A snapshot of the counters (safe from any thread)."""
+        s = EngineStats(**self._stats.as_dict())
+        n = min(self._proc_count, _HISTORY)
+        if n:
+            loads = self._proc_times[:n] * (self.sample_rate / self.blocksize)
+            s.processing_load_mean = float(loads.mean())
+            s.processing_load_p99 = float(np.percentile(loads, 99))
+            s.processing_load_max = float(loads.max())
+        s.nonfinite_replaced = self.chain.nonfinite_in + self.chain.nonfinite_out
+        s.seconds = s.blocks * self.blocksize / self.sample_rate
+        if self._stream is not None:
+            try:
+                s.callback_load = float(self._stream.cpu_load)
+            except Exception:  # stream closing
+                pass
+        return s
+
+    # ----- rtmixer backend --------------------------------------------------------------------
+    def _open_rtmixer(self) -> None:
+        import rtmixer
+
+        kwargs = dict(samplerate=self.sample_rate, blocksize=self.blocksize, latency="low")
+        in_ch, out_ch = self._in.device_channels, self._out.device_channels
+        if self._in.device is not None and self._out.device is not None:
+            stream = rtmixer.MixerAndRecorder(
+                device=(self._in.device.index, self._out.device.index), channels=(in_ch, out_ch), **kwargs
+            )
+            lat = stream.latency
+        elif self._in.device is not None:
+            stream = rtmixer.Recorder(device=self._in.device.index, channels=in_ch, **kwargs)
+            lat = (stream.latency, 0.0)
+        else:
+            stream = rtmixer.Mixer(device=self._out.device.index, channels=out_ch, **kwargs)
+            lat = (0.0, stream.latency)
+        self._rtmixer = rtmixer
+        self._stream = stream
+        self._device_latency = (int(round(lat[0] * self.sample_rate)), int(round(lat[1] * self.sample_rate)))
+        # Ring sizes: the input ring holds ~2 s so a stalled thread loses nothing for a while;
+        # the output ring holds the prefill plus a few blocks.
+        self._in_ring = self._out_ring = None
+        self._record = self._play = None
+        if in_ch:
+            self._in_ring = rtmixer.RingBuffer(4 * in_ch, _pow2(int(2 * self.sample_rate)))
+        if out_ch:
+            self._out_ring = rtmixer.RingBuffer(
+                4 * out_ch, _pow2((self.buffer_blocks + 8) * self.blocksize)
+            )
+            self._silence = np.zeros((self.ring_latency_samples + self.blocksize, out_ch), np.float32)
+            self._prefill_output()
+        # Queue both actions before the stream starts: they begin in the same callback.
+        if self._in_ring is not None:
+            self._record = stream.record_ringbuffer(self._in_ring)
+        if self._out_ring is not None:
+            self._play = stream.play_ringbuffer(self._out_ring)
+        self._stats_action = None
+        self._next_stats_time = 0.0
+        stream.start()
+
+    def _prefill_output(self) -> None:
+        frames = self.buffer_blocks * self.blocksize if self._in.device is not None else 0
+        if frames:
+            zeros = np.zeros((frames, self._out.device_channels), dtype=np.float32)
+            self._out_ring.write(zeros)
+
+    def _restart_dead_actions(self) -> None:
+        """Re-issue a ring-buffer action that rtmixer ended (its ring ran dry or full)."""
+        actions = self._stream.actions
+        if self._play is not None and self._play not in actions:
+            self._stats.late_blocks += 1
+            self._play = self._stream.play_ringbuffer(self._out_ring)
+        if self._record is not None and self._record not in actions:
+            # The input ring was full: processing stalled for seconds. Start afresh.
+            self._stats.late_blocks += 1
+            self._in_ring.flush()
+            self._record = self._stream.record_ringbuffer(self._in_ring)
+
+    def _keep_latency_constant(self) -> None:
+        """Drop input or add silence so that in-ring + out-ring frames equal the prefill."""
+        target = self.ring_latency_samples
+        for _ in range(4):  # read both fills between two callbacks
+            in1 = self._in_ring.read_available
+            out1 = self._out_ring.read_available
+            in2 = self._in_ring.read_available
+            out2 = self._out_ring.read_available
+            if in1 == in2 and out1 == out2:
+                break
+        else:
+            return
+        excess = in1 + out1 - target
+        if excess > 0:
+            drop = min(excess, in1)
+            self._in_ring.advance_read_index(drop)
+            self._stats.dropped_frames += drop
+        elif excess < 0:
+            self._out_ring.write(self._silence[: min(-excess, len(self._silence))])
+
+    def _collect_stream_stats(self, final: bool = False) -> None:
+        if self.backend != "rtmixer" or self._stream is None:
+            return
+        action = self._stats_action
+        if action is not None and (final or action not in self._stream.actions):
+            if action not in self._stream.actions:
+                st = action.stats
+                self._stats.xruns += int(
+                    st.input_overflows + st.input_underflows + st.output_overflows + st.output_underflows
+                )
+            self._stats_action = None
+        if not final and self._stats_action is None:
+            now = time.monotonic()
+            if now >= self._next_stats_time:
+                self._stats_action = self._stream.fetch_and_reset_stats()
+                self._next_stats_time = now + 0.25
+        if final and self._stream is not None:
+            try:
+                self._stream.stop()
+                st = self._stream.stats
+                self._stats.xruns += int(
+                    st.input_overflows + st.input_underflows + st.output_overflows + st.output_underflows
+                )
+            except Exception:
+                pass
+
+    def _processing_loop(self) -> None:
+        _limit_torch_threads()
+        block = self._block
+        bs = self.blocksize
+        duplex = self._in_ring is not None and self._out_ring is not None
+        idle = min(0.001, 0.25 * bs / self.sample_rate)
+        prefill = self.buffer_blocks * bs
+        perf = time.perf_counter
+        while not self._stop.is_set():
+            self._restart_dead_actions()
+            self._collect_stream_stats()
+            if duplex:
+                self._keep_latency_constant()
+            if self._in_ring is not None:
+                if self._in_ring.read_available < bs:
+                    time.sleep(idle)
+                    continue
+                self._in_ring.readinto(self._in_buf)
+                _to_chain_channels(self._in_buf, block)
+            else:
+                if self._out_ring.read_available > prefill:
+                    time.sleep(idle)
+                    continue
+                if self._in.source.finished:
+                    self._finished.set()
+                    time.sleep(idle)
+                    continue
+                frames = self._in.source.read_into(block)
+                if frames < bs:
+                    block[frames:] = 0.0
+            t0 = perf()
+            try:
+                self.chain.process(block)
+                if self.on_block is not None:
+                    self.on_block(block)
+            except Exception as exc:  # a bug in a processor must not kill the audio
+                self._note_error(exc)
+                block.fill(0.0)
+            self._proc_times[self._proc_count % _HISTORY] = perf() - t0
+            self._proc_count += 1
+            self._stats.blocks += 1
+            if self._out_ring is not None:
+                _from_chain_channels(block, self._out_buf)
+                self._out_ring.write(self._out_buf)
+            else:
+                self._out.sink.write(block)
+
+    def _note_error(self, exc: BaseException) -> None:
+        self._stats.errors += 1
+        if not self._stats.first_error:
+            self._stats.first_error = f"{type(exc).__name__}: {exc}"
+
+    # ----- callback backend (the measured peer) -----------------------------------------------
+    def _open_callback_stream(self) -> None:
+        self._torch_limited = False
+        stream = sd.Stream(
+            device=(self._in.device.index, self._out.device.index),
+            channels=(self._in.device_channels, self._out.device_channels),
+            samplerate=self.sample_rate,
+            blocksize=self.blocksize,
+            dtype="float32",
+            latency="low",
+            callback=self._callback,
+        )
+        self._stream = stream
+        lat = stream.latency
+        self._device_latency = (int(round(lat[0] * self.sample_rate)), int(round(lat[1] * self.sample_rate)))
+        stream.start()
+
+    def _callback(self, indata, outdata, frames, time_info, status) -> None:
+        """PortAudio callback: process the chain in place. Never raises."""
+        try:
+            if status:
+                self._stats.xruns += 1
+            if not self._torch_limited:
+                _limit_torch_threads()
+                self._torch_limited = True
+            block = self._block[:frames]
+            _to_chain_channels(indata, block)
+            t0 = time.perf_counter()
+            self.chain.process(block)
+            if self.on_block is not None:
+                self.on_block(block)
+            self._proc_times[self._proc_count % _HISTORY] = time.perf_counter() - t0
+            self._proc_count += 1
+            self._stats.blocks += 1
+            _from_chain_channels(block, outdata)
+        except BaseException as exc:  # noqa: BLE001 - nothing may escape the callback
+            outdata.fill(0.0)
+            self._note_error(exc)
+
+
+def _pow2(n: int) -> int:
+    """Smallest power of two >= n (PortAudio ring buffers need one)."""
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+def _to_chain_channels(device_block: np.ndarray, block: np.ndarray) -> None:
+    """Copy device channels into chain channels: mono is duplicated, extra channels dropped."""
+    if device_block.shape[1] == block.shape[1]:
+        block[:] = device_block
+    elif device_block.shape[1] == 1:
+        block[:] = device_block[:, :1]
+    else:
+        block[:] = device_block[:, : block.shape[1]]
+
+
+def _from_chain_channels(block: np.ndarray, device_block: np.ndarray) -> None:
+    """Copy chain channels to device channels: to mono by averaging."""
+    if device_block.shape[1] == block.shape[1]:
+        device_block[:] = block
+    elif device_block.shape[1] == 1:
+        np.add(block[:, 0:1], block[:, 1:2], out=device_block)
+        device_block *= 0.5
+    else:
+        device_block[:, : block.shape[1]] = block
+
+
+def _limit_torch_threads() -> None:
+    """One torch thread in the audio/processing thread (see ENVIRONMENT: OpenMP workers
+    inheriting realtime priority stall the machine). Only if torch is already loaded."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
