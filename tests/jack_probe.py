@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("play")
     ap.add_argument("out")
-    ap.add_argument("--target", default="PortAudio", help="client whose in/out ports to wire")
+    ap.add_argument("--target", default="PortAudio", help="prefix of the client whose in/out ports to wire")
     ap.add_argument("--seconds", type=float, required=True, help="seconds to record")
     ap.add_argument("--ready-file", default=None, help="touched once the ports are wired")
     args = ap.parse_args()
@@ -67,8 +67,11 @@ def main() -> None:
             done.set()
 
     with client:
-        target_in = [p for p in client.get_ports(f"{args.target}:", is_audio=True, is_input=True)]
-        target_out = [p for p in client.get_ports(f"{args.target}:", is_audio=True, is_output=True)]
+        # PortAudio names its JACK client "PortAudio", or "PortAudio-NN" when another process
+        # already holds the name: take the client (of that prefix) that has audio ports.
+        pattern = f"^{args.target}[^:]*:"
+        target_in = client.get_ports(pattern, is_audio=True, is_input=True)
+        target_out = client.get_ports(pattern, is_audio=True, is_output=True)
         if not target_in or not target_out:
             raise SystemExit(f"jack_probe: no ports of client {args.target!r}")
         for c in range(channels):

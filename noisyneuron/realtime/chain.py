@@ -8,6 +8,9 @@ The chain
   warm when it comes back) and its output is cross-faded to its input delayed by its own latency,
   so bypassing never changes the chain's latency or clicks;
 - mixes dry and wet (``mix``, in %) with the dry signal delayed by the total latency;
+- runs those delay lines only while they are needed: when a bypass or a mix below 100 % is asked
+  for, the delay line starts filling and the cross-fade begins once it holds a full latency of
+  signal (so a bypass takes effect after the processor's latency plus 10 ms of fade);
 - replaces NaN/Inf samples at its input and output with silence and counts them, so a bad
   sample is never passed on.
 
@@ -78,11 +81,12 @@ class Chain:
             p.prepare(sample_rate, max_block, channels)
             self.bypass[p.name].prepare(sample_rate, max_block)
         self.mix.prepare(sample_rate, max_block)
-        self._dry_delay = DelayLine(self.latency_samples, channels)
-        self._bypass_delays = [DelayLine(p.latency_samples, channels) for p in self.processors]
-        self._dry = np.zeros((max_block, channels), dtype=np.float32)
-        self._delayed_input = np.zeros((max_block, channels), dtype=np.float32)
-        self._dry_amount = np.zeros((max_block, 1), dtype=np.float32)
+        # dry amount = 1 - mix / 100; bypass amount = bypass
+        self._dry_blend = _DelayedBlend(self.mix, 1.0, -0.01, self.latency_samples, channels, max_block)
+        self._bypass_blends = [
+            _DelayedBlend(self.bypass[p.name], 0.0, 1.0, p.latency_samples, channels, max_block)
+            for p in self.processors
+        ]
         self.nonfinite_in = 0
         self.nonfinite_out = 0
         self._prepared = True
@@ -94,30 +98,21 @@ class Chain:
             self.bypass[p.name].reset()
         self.mix.reset()
         if self._prepared:
-            self._dry_delay.reset()
-            for d in self._bypass_delays:
-                d.reset()
+            self._dry_blend.reset()
+            for blend in self._bypass_blends:
+                blend.reset()
         self.nonfinite_in = 0
         self.nonfinite_out = 0
 
     def process(self, block: np.ndarray) -> None:
         """Process ``block`` (float32 ``(frames, channels)``, frames <= max_block) in place."""
-        n = block.shape[0]
         self.nonfinite_in += replace_nonfinite(block)
-        dry = self._dry[:n]
-        self._dry_delay.process(block, dry)
-        delayed_input = self._delayed_input[:n]
-        for processor, delay in zip(self.processors, self._bypass_delays):
-            bypass = self.bypass[processor.name]
-            delay.process(block, delayed_input)
+        self._dry_blend.feed(block)
+        for processor, blend in zip(self.processors, self._bypass_blends):
+            blend.feed(block)
             processor.process(block)
-            if bypass.is_smoothing or bypass.smoothed != 0.0:
-                _crossfade_into(block, delayed_input, bypass.ramp(n))
-        if self.mix.is_smoothing or self.mix.smoothed != 100.0:
-            dry_amount = self._dry_amount[:n, 0]
-            np.multiply(self.mix.ramp(n), -0.01, out=dry_amount)
-            dry_amount += 1.0  # 1 - mix/100
-            _crossfade_into(block, dry, dry_amount)
+            blend.apply(block)
+        self._dry_blend.apply(block)
         self.nonfinite_out += replace_nonfinite(block)
 
     def describe(self) -> str:
@@ -127,6 +122,58 @@ class Chain:
             state = " [bypassed]" if self.bypass[p.name].value >= 0.5 else ""
             lines.append(f"  {p.describe()}{state}")
         return "\n".join(lines)
+
+
+class _DelayedBlend:
+    """Cross-fades a block toward a delayed reference signal, as far as a parameter says.
+
+    ``amount = offset + scale * parameter`` (0: the block unchanged, 1: the reference). The delay
+    line is fed only while the amount is, or is about to become, non-zero; the cross-fade waits
+    until it holds ``delay`` samples of reference, so stale history is never heard.
+    """
+
+    def __init__(self, parameter: Parameter, offset: float, scale: float, delay: int,
+                 channels: int, max_block: int) -> None:
+        self.parameter = parameter
+        self.offset = offset
+        self.scale = scale
+        self.delay = delay
+        self._line = DelayLine(delay, channels, max_block)
+        self._reference = np.zeros((max_block, channels), dtype=np.float32)
+        self._amount = np.zeros(max_block, dtype=np.float32)
+        self._fed = 0  # samples fed since the line was last idle
+        self._frames = 0
+
+    def reset(self) -> None:
+        self._line.reset()
+        self._fed = 0
+
+    def _needed(self) -> bool:
+        p = self.parameter
+        return (
+            self.offset + self.scale * p.value != 0.0
+            or self.offset + self.scale * p.smoothed != 0.0
+            or p.is_smoothing
+        )
+
+    def feed(self, block: np.ndarray) -> None:
+        """Push the reference (call before the block is processed)."""
+        self._frames = block.shape[0]
+        if self._needed():
+            self._line.process(block, self._reference[: self._frames])
+            self._fed += self._frames
+        else:
+            self._fed = 0
+
+    def apply(self, block: np.ndarray) -> None:
+        """Cross-fade the processed ``block`` toward the reference (call after processing)."""
+        n = self._frames
+        if self._fed - n < self.delay:  # idle, or the reference is not yet a full latency long
+            return
+        amount = self._amount[:n]
+        np.multiply(self.parameter.ramp(n), self.scale, out=amount)
+        amount += self.offset
+        _crossfade_into(block, self._reference[:n], amount)
 
 
 def _crossfade_into(block: np.ndarray, other: np.ndarray, amount: np.ndarray) -> None:

@@ -48,6 +48,7 @@ BACKENDS = ("rtmixer", "callback")
 SWITCH_INTERVAL_SECONDS = 0.0005
 
 _HISTORY = 4096  # processing-time samples kept for percentiles
+_PERSISTENT_SECONDS = 0.003  # a ring-fill deviation must last this long before it is corrected
 
 
 @dataclass
@@ -338,6 +339,8 @@ class Engine:
             self._play = stream.play_ringbuffer(self._out_ring)
         self._stats_action = None
         self._next_stats_time = 0.0
+        self._pending_excess = 0
+        self._pending_since = 0.0
         stream.start()
 
     def _prefill_output(self) -> None:
@@ -371,11 +374,24 @@ class Engine:
         else:
             return
         excess = in1 + out1 - target
+        # A read can land inside a callback, between its input write and its output read; that
+        # state lasts microseconds. Correct only a deviation that persists for a few ms.
+        if excess == 0:
+            self._pending_excess = 0
+            return
+        now = time.perf_counter()
+        if excess != self._pending_excess:
+            self._pending_excess = excess
+            self._pending_since = now
+            return
+        if now - self._pending_since < _PERSISTENT_SECONDS:
+            return
+        self._pending_excess = 0
         if excess > 0:
             drop = min(excess, in1)
             self._in_ring.advance_read_index(drop)
             self._stats.dropped_frames += drop
-        elif excess < 0:
+        else:
             self._out_ring.write(self._silence[: min(-excess, len(self._silence))])
 
     def _collect_stream_stats(self, final: bool = False) -> None:
