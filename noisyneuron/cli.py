@@ -1,0 +1,368 @@
+"""The ``noisyneuron`` command line.
+
+User errors (a bad file, a missing device) print one line and exit with status 2; Ctrl-C stops
+cleanly (exit 130) and leaves any output file valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from noisyneuron import __version__
+from noisyneuron.errors import UserError
+
+DEMO_MIX_NAME = "noisyneuron-demo-mix.wav"
+DEMO_OUT_NAME = "noisyneuron-demo-karaoke.wav"
+
+
+def _print(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----- devices --------------------------------------------------------------------------------
+def cmd_devices(args: argparse.Namespace) -> int:
+    from noisyneuron.realtime.devices import NO_DEVICE_HINT, list_devices
+
+    devices = list_devices()
+    if args.json:
+        print(json.dumps([d.__dict__ for d in devices], indent=2))
+        return 0
+    if not devices:
+        print(NO_DEVICE_HINT)
+        return 1
+    print(f"{'':2}{'idx':>3}  {'in':>3} {'out':>3}  {'rate':>6}  {'host API':<28} name")
+    for d in devices:
+        mark = ("<" if d.is_default_input else " ") + (">" if d.is_default_output else " ")
+        print(
+            f"{mark}{d.index:>3}  {d.max_input_channels:>3} {d.max_output_channels:>3}  "
+            f"{d.default_sample_rate:>6.0f}  {d.host_api:<28} {d.name}"
+        )
+    print("\n< default input, > default output; give --input/--output an index or part of a name")
+    return 0
+
+
+# ----- shared helpers -------------------------------------------------------------------------
+def _looks_like_file(spec: str | None) -> bool:
+    if spec is None:
+        return False
+    from noisyneuron.realtime.files import SUPPORTED_EXTENSIONS
+
+    return os.sep in spec or Path(spec).suffix.lower().lstrip(".") in {
+        e.lower().lstrip(".") for e in SUPPORTED_EXTENSIONS
+    }
+
+
+def _build_chain(args: argparse.Namespace):
+    from noisyneuron.realtime.chains import apply_settings, build_chain
+
+    chain = build_chain(args.chain)
+    apply_settings(chain, args.set or [])
+    return chain
+
+
+def _install_sigterm_handler() -> None:
+    def _raise(signum, frame):  # turn SIGTERM (tmux kill, systemd) into a clean Ctrl-C stop
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+# ----- process --------------------------------------------------------------------------------
+def cmd_process(args: argparse.Namespace) -> int:
+    from noisyneuron.realtime.offline import process_file
+
+    chain = _build_chain(args)
+    report = process_file(
+        args.input,
+        args.output,
+        chain,
+        blocksize=args.blocksize,
+        sample_rate=args.samplerate,
+        progress=not args.quiet,
+    )
+    _print(
+        f"wrote {args.output}: {report.seconds:.1f} s of audio at {report.sample_rate} Hz, "
+        f"{report.speed:.0f}x real time; chain latency {report.latency_samples} samples compensated"
+        + (f"; {report.nonfinite_replaced} NaN/Inf samples replaced" if report.nonfinite_replaced else "")
+    )
+    return 0
+
+
+# ----- demo -----------------------------------------------------------------------------------
+def run_demo(chain_name: str, out_dir: Path, settings: list[str], seconds: float = 20.0) -> Path:
+    """Render the bundled demo song, run it through ``chain_name`` offline, write both files."""
+    from noisyneuron.demo import make_demo_mix
+    from noisyneuron.realtime.chains import apply_settings, build_chain
+    from noisyneuron.realtime.files import FileSink
+    from noisyneuron.realtime.offline import process_array
+
+    sample_rate = 44100
+    out_dir.mkdir(parents=True, exist_ok=True)
+    demo = make_demo_mix(sample_rate=sample_rate, seconds=seconds)
+    chain = build_chain(chain_name)
+    apply_settings(chain, settings)
+    processed = process_array(demo["mix"], chain, blocksize=512, sample_rate=sample_rate)
+    mix_path, out_path = out_dir / DEMO_MIX_NAME, out_dir / DEMO_OUT_NAME
+    for path, audio in ((mix_path, demo["mix"]), (out_path, processed)):
+        with FileSink(path, sample_rate, audio.shape[1]) as sink:
+            sink.write(audio)
+    return out_path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = run_demo(args.chain, Path(args.out_dir), args.set or [], seconds=args.seconds)
+    _print(f"wrote {Path(args.out_dir) / DEMO_MIX_NAME} (the demo song) and {out} (through the {args.chain!r} chain)")
+    return 0
+
+
+# ----- live -----------------------------------------------------------------------------------
+def _no_devices_at_all() -> bool:
+    from noisyneuron.realtime.devices import list_devices
+
+    devices = list_devices()
+    return not any(d.max_output_channels for d in devices) or not any(d.max_input_channels for d in devices)
+
+
+def _status_line(engine, meters) -> str:
+    s = engine.stats()
+    parts = [
+        f"latency {engine.latency_seconds * 1000:.1f} ms",
+        f"load {s.processing_load_mean * 100:.0f}% (p99 {s.processing_load_p99 * 100:.0f}%)",
+        f"xruns {s.xruns}",
+        f"late {s.late_blocks}",
+    ]
+    if meters is not None:
+        parts.append(f"in {meters[0].peak_dbfs.max():6.1f} dBFS")
+        parts.append(f"out {meters[1].peak_dbfs.max():6.1f} dBFS")
+    return " | ".join(parts)
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from noisyneuron.realtime.engine import Engine
+    from noisyneuron.realtime.files import FileSink, FileSource
+
+    _install_sigterm_handler()
+    user_named_devices = not (
+        (args.input is None or _looks_like_file(args.input))
+        and (args.output is None or _looks_like_file(args.output))
+    )
+    if not user_named_devices and _no_devices_at_all() and not (args.input and args.output):
+        _print(
+            "No usable audio device here (no sound card or sound server). Playing the bundled "
+            f"demo song through the same {args.chain!r} chain into a file instead."
+        )
+        out = run_demo(args.chain, Path(args.demo_dir), args.set or [])
+        _print(f"Listen to {out} (original: {Path(args.demo_dir) / DEMO_MIX_NAME}).")
+        return 0
+
+    chain = _build_chain(args)
+    sample_rate = args.samplerate
+    source = sink = None
+    in_spec, out_spec = args.input, args.output
+    if _looks_like_file(in_spec) and _looks_like_file(out_spec):
+        raise UserError("both --input and --output are files: use `noisyneuron process IN OUT`")
+    engine_kwargs = dict(blocksize=args.blocksize, backend=args.backend, buffer_blocks=args.buffer_blocks)
+    if _looks_like_file(out_spec):
+        # the input device sets the clock and the sample rate
+        probe = Engine(chain, input=in_spec, output=None, sample_rate=sample_rate, **engine_kwargs)
+        sink = FileSink(out_spec, probe.sample_rate, 2)
+        engine = Engine(chain, input=in_spec, output=sink, sample_rate=probe.sample_rate, **engine_kwargs)
+    elif _looks_like_file(in_spec):
+        probe = Engine(chain, input=None, output=out_spec, sample_rate=sample_rate, **engine_kwargs)
+        source = FileSource(in_spec, probe.sample_rate, 2, args.blocksize, loop=args.loop)
+        engine = Engine(chain, input=source, output=out_spec, sample_rate=probe.sample_rate, **engine_kwargs)
+    else:
+        engine = Engine(chain, input=in_spec, output=out_spec, sample_rate=sample_rate, **engine_kwargs)
+
+    meters = None
+    try:
+        from noisyneuron.dsp.meters import LevelMeter
+
+        meters = (LevelMeter(2, engine.sample_rate), LevelMeter(2, engine.sample_rate))
+    except ImportError:  # pragma: no cover - meters ship with dsp
+        pass
+
+    in_name, out_name = engine.describe_endpoints()
+    started = time.monotonic()
+    try:
+        engine.start()
+        lat = engine.latency_breakdown()
+        _print(
+            f"live: {chain.name} chain | {in_name} -> {out_name} | {engine.sample_rate:g} Hz, "
+            f"block {engine.blocksize} | latency {engine.latency_seconds * 1000:.1f} ms "
+            f"({lat['total']} samples: device {lat['device_input']}+{lat['device_output']}, "
+            f"ring {lat['ring_buffer']}, chain {lat['chain']}) | Ctrl-C stops"
+        )
+        next_status = started + 1.0
+        while True:
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+            if engine.wait(0.1):
+                _print("input file finished")
+                break
+            if not args.quiet and time.monotonic() >= next_status:
+                next_status += 1.0
+                _print(_status_line(engine, None))
+    except KeyboardInterrupt:
+        _print("stopping")
+    finally:
+        engine.stop()
+        if sink is not None:
+            sink.close()
+        if source is not None and hasattr(source, "close"):
+            source.close()
+    stats = engine.stats()
+    summary = (
+        f"ran {stats.seconds:.1f} s: {stats.blocks} blocks, xruns {stats.xruns}, late blocks "
+        f"{stats.late_blocks}, processing load mean {stats.processing_load_mean * 100:.1f}% "
+        f"p99 {stats.processing_load_p99 * 100:.1f}% max {stats.processing_load_max * 100:.1f}%"
+    )
+    if stats.nonfinite_replaced:
+        summary += f", {stats.nonfinite_replaced} NaN/Inf samples replaced"
+    if stats.errors:
+        summary += f", {stats.errors} processing errors (first: {stats.first_error})"
+    _print(summary)
+    if sink is not None:
+        _print(f"wrote {out_spec}")
+    if args.stats_json:
+        report = {"stats": stats.as_dict(), "latency": engine.latency_breakdown(),
+                  "sample_rate": engine.sample_rate, "blocksize": engine.blocksize,
+                  "backend": engine.backend}
+        Path(args.stats_json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+# ----- bench ----------------------------------------------------------------------------------
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "dsp":
+        from noisyneuron.bench.dsp import format_table, run_dsp_bench
+
+        result = {"dsp": run_dsp_bench(seconds=args.seconds)}
+        print(format_table(result["dsp"]))
+        from noisyneuron.bench.engine import format_engine_table, run_engine_bench
+
+        result["engine"] = run_engine_bench(seconds=args.engine_seconds, blocksizes=(128, 256))
+        print(format_engine_table(result["engine"]))
+    else:
+        raise UserError(f"unknown benchmark {args.what!r}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        _print(f"wrote {args.json}")
+    return 0
+
+
+# ----- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from noisyneuron.realtime.chains import CHAINS
+
+    chains_help = "; ".join(f"{name}: {desc}" for name, (_, desc) in CHAINS.items())
+    parser = argparse.ArgumentParser(
+        prog="noisyneuron",
+        description="Real-time audio host: live karaoke (vocal removal), stem control and monitoring.",
+        epilog=(
+            "examples:\n"
+            "  noisyneuron live --chain karaoke              karaoke from the default input to the default output\n"
+            "  noisyneuron live --input song.flac            play a file through the chain to the speakers\n"
+            "  noisyneuron process song.mp3 karaoke.wav      the same chain over a file, faster than real time\n"
+            "  noisyneuron live --set vocals=-12             turn the vocals down by 12 dB instead of off\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"noisyneuron {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("devices", help="list audio devices", description="List the audio devices PortAudio sees.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_devices)
+
+    def add_chain_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--chain", default="karaoke", choices=sorted(CHAINS), help=f"processing chain ({chains_help})")
+        p.add_argument(
+            "--set", action="append", metavar="PARAM=VALUE",
+            help="set a parameter in its unit, e.g. vocals=-12 (dB), width=40 (%%), mix=50 (%%), karaoke.bypass=1; repeatable",
+        )
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress or status lines")
+
+    p = sub.add_parser(
+        "live", help="run a chain live between devices or files",
+        description=(
+            "Run a chain live. Each of --input/--output is a device (index or part of a name, "
+            "see `noisyneuron devices`; default: the system default) or an audio file. "
+            "Without any audio device and without devices named, it plays the bundled demo song "
+            "through the chain into a WAV file and says so."
+        ),
+    )
+    add_chain_options(p)
+    p.add_argument("--input", "-i", metavar="DEV|FILE", help="input device or audio file (default: default input)")
+    p.add_argument("--output", "-o", metavar="DEV|FILE", help="output device or audio file (default: default output)")
+    p.add_argument("--blocksize", "-b", type=int, default=256, help="frames per audio block (default 256)")
+    p.add_argument("--samplerate", "-r", type=float, default=None, help="sample rate in Hz (default: the device's)")
+    p.add_argument("--backend", default="rtmixer", choices=["rtmixer", "callback"],
+                   help="rtmixer: C callback + ring buffers (default, measured glitch-free under load); "
+                        "callback: processing inside a Python PortAudio callback (the measured peer)")
+    p.add_argument("--buffer-blocks", type=int, default=2, help="ring-buffer margin in blocks (default 2): more is safer, adds latency")
+    p.add_argument("--loop", action="store_true", help="loop a file input")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--headless", action="store_true", help="no terminal UI: status lines on stderr")
+    p.add_argument("--stats-json", metavar="FILE", help="write the final counters and latency as JSON")
+    p.add_argument("--demo-dir", default=".", help="where the no-device demo writes its WAV files (default .)")
+    p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser(
+        "process", help="run a chain over a file (offline)",
+        description=(
+            "Run the same chain the live path runs over a file, faster than real time. The output "
+            "lines up with the input sample for sample (the chain's latency is compensated). The "
+            "output appears under its name only when complete."
+        ),
+    )
+    p.add_argument("input", help="input audio file (WAV, FLAC, OGG, MP3)")
+    p.add_argument("output", help="output audio file (.wav, .flac, .ogg)")
+    add_chain_options(p)
+    p.add_argument("--blocksize", "-b", type=int, default=512, help="frames per block (default 512)")
+    p.add_argument("--samplerate", "-r", type=int, default=None, help="resample to this rate in Hz (default: the file's)")
+    p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("demo", help="render the demo song and run it through a chain into WAV files")
+    add_chain_options(p)
+    p.add_argument("--out-dir", default=".", help="directory for the WAV files (default .)")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the demo song in seconds")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "bench", help="benchmarks: speed against peers in the same run",
+        description=(
+            "dsp: STFT -> mask -> inverse STFT throughput (numba vs numpy vs torch) and the karaoke "
+            "chain, in multiples of real time, plus the engine's load at blocksizes 128 and 256 on "
+            "the current audio device (rtmixer vs a plain callback, with and without Python load)."
+        ),
+    )
+    p.add_argument("what", choices=["dsp"], help="what to benchmark")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per DSP measurement")
+    p.add_argument("--engine-seconds", type=float, default=5.0, help="seconds per engine measurement")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        _print(f"noisyneuron: error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
