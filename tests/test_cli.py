@@ -1,0 +1,95 @@
+"""The command line without audio devices: process, demo, errors, help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from noisyneuron.cli import main
+from noisyneuron.demo import make_demo_mix
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "noisyneuron", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "song.wav"
+    demo = make_demo_mix(sample_rate=44100, seconds=4.0)
+    sf.write(str(path), demo["mix"], 44100, subtype="FLOAT")
+    return path, demo
+
+
+def test_help_explains_commands():
+    r = run("--help")
+    assert r.returncode == 0
+    for word in ("live", "process", "devices", "bench", "demo"):
+        assert word in r.stdout
+    r = run("live", "--help")
+    assert "--blocksize" in r.stdout and "demo" in r.stdout
+
+
+def test_process_removes_the_centre_and_lines_up_with_the_input(song, tmp_path):
+    path, demo = song
+    out = tmp_path / "karaoke.wav"
+    assert main(["process", str(path), str(out), "--quiet"]) == 0
+    y, sr = sf.read(str(out), dtype="float32")
+    assert sr == 44100 and y.shape == demo["mix"].shape
+    # aligned: the output is far closer to the accompaniment than to the mix, sample for sample
+    err_acc = np.sum((y - demo["accompaniment"]) ** 2)
+    err_mix = np.sum((y - demo["mix"]) ** 2)
+    assert err_acc < 0.25 * err_mix
+    # vocals at 0 dB: the chain passes the mix through unchanged (24-bit output)
+    out0 = tmp_path / "same.wav"
+    assert main(["process", str(path), str(out0), "--quiet", "--set", "vocals=0"]) == 0
+    y0, _ = sf.read(str(out0), dtype="float32")
+    np.testing.assert_allclose(y0, demo["mix"], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "setup,args,message",
+    [
+        (lambda d: (d / "bad.wav").write_bytes(b"RIFF\x00\x01garbage" * 50), ["bad.wav", "o.wav"], "not a readable audio file"),
+        (lambda d: None, ["missing.wav", "o.wav"], "no such file"),
+        (lambda d: (d / "empty.wav").write_bytes(b""), ["empty.wav", "o.wav"], "empty.wav"),
+        (None, ["SONG", "nodir/o.wav"], "does not exist"),
+        (None, ["SONG", "o.wav", "--set", "volume=3"], "no parameter 'volume'"),
+        (None, ["SONG", "o.wav", "--set", "vocals"], "PARAM=VALUE"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(song, tmp_path, setup, args, message):
+    if setup is not None:
+        setup(tmp_path)
+    args = [str(song[0]) if a == "SONG" else str(tmp_path / a) if a.endswith(".wav") else a for a in args]
+    r = run("process", *args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("noisyneuron: error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_nan_input_is_replaced_and_reported(tmp_path):
+    x = make_demo_mix(sample_rate=44100, seconds=1.0)["mix"].copy()
+    x[1000:1010] = np.nan
+    x[5000, 1] = np.inf
+    path = tmp_path / "nan.wav"
+    sf.write(str(path), x, 44100, subtype="FLOAT")
+    r = run("process", str(path), str(tmp_path / "o.wav"))
+    assert r.returncode == 0, r.stderr
+    assert "NaN/Inf" in r.stderr
+    y, _ = sf.read(str(tmp_path / "o.wav"))
+    assert np.isfinite(y).all()
+
+
+def test_demo_command_writes_both_files(tmp_path):
+    assert main(["demo", "--out-dir", str(tmp_path), "--seconds", "2", "--quiet"]) == 0
+    mix, sr = sf.read(str(tmp_path / "noisyneuron-demo-mix.wav"))
+    out, _ = sf.read(str(tmp_path / "noisyneuron-demo-karaoke.wav"))
+    assert sr == 44100 and mix.shape == out.shape == (88200, 2)
+    assert not np.allclose(mix, out, atol=1e-3)
