@@ -12,6 +12,7 @@ PLAY.npy: float32 (frames, channels) to play from the first cycle; OUT.npy gets 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import threading
 import time
@@ -34,7 +35,10 @@ def main() -> None:
     client = jack.Client("nnprobe", no_start_server=True)
     sr = client.samplerate
     total = int(args.seconds * sr)
-    rec = np.zeros((total, channels), dtype=np.float32)
+    # Touch every page now: first writes to fresh (huge) pages inside the process callback
+    # page-fault and zero-fill megabytes at a time, a periodic xrun every 2**18 frames.
+    rec = np.empty((total, channels), dtype=np.float32)
+    rec.fill(0.0)
     pos = [0]
     xruns = [0]
     done = threading.Event()
@@ -66,6 +70,10 @@ def main() -> None:
         if pos[0] >= total:
             done.set()
 
+    # The process callback runs Python: keep the garbage collector from pausing it mid-cycle.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     with client:
         # PortAudio names its JACK client "PortAudio", or "PortAudio-NN" when another process
         # already holds the name: take the client (of that prefix) that has audio ports.
