@@ -86,11 +86,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         sample_rate=args.samplerate,
         progress=not args.quiet,
     )
-    _print(
-        f"wrote {args.output}: {report.seconds:.1f} s of audio at {report.sample_rate} Hz, "
-        f"{report.speed:.0f}x real time; chain latency {report.latency_samples} samples compensated"
-        + (f"; {report.nonfinite_replaced} NaN/Inf samples replaced" if report.nonfinite_replaced else "")
-    )
+    _print(report.summary())
     return 0
 
 

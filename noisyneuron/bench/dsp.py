@@ -141,32 +141,19 @@ def _torch_batch(torch, x_t, window_t, sample_rate: float, n_fft: int, hop: int,
     return torch.istft(spec, n_fft, hop, window=window_t, center=True, length=length)
 
 
-def _stream_karaoke(mix: np.ndarray, sample_rate: float, n_fft: int, hop: int, block: int):
-    """Times only the block loop (prepare and the input copy are outside)."""
+def _stream_karaoke(mix: np.ndarray, sample_rate: float, n_fft: int, hop: int, block: int,
+                    in_chain: bool = False):
+    """The karaoke processor streaming in blocks of ``block`` frames; with ``in_chain``, inside a
+    :class:`~noisyneuron.realtime.chain.Chain` (NaN guards, bypass and dry blends): what the
+    engine runs. Times only the block loop (prepare and the input copy are outside)."""
     proc = CentreCutKaraoke(n_fft=n_fft, hop=hop)
     proc.width.set(_WIDTH * 100.0)
     proc.low_cut.set(_LOW_HZ)
     proc.high_cut.set(_HIGH_HZ)
-    proc.prepare(sample_rate, block, mix.shape[1])
+    runner = Chain([proc], name="karaoke") if in_chain else proc
+    runner.prepare(sample_rate, block, mix.shape[1])
     y = mix.copy()
-    process = proc.process
-    start_time = time.perf_counter()
-    for start in range(0, y.shape[0], block):
-        process(y[start : start + block])
-    return time.perf_counter() - start_time, y
-
-
-def _stream_chain(mix: np.ndarray, sample_rate: float, n_fft: int, hop: int, block: int):
-    """The processor inside a :class:`~noisyneuron.realtime.chain.Chain` (NaN guards, bypass
-    and dry delay lines): what the engine runs. Times only the block loop."""
-    proc = CentreCutKaraoke(n_fft=n_fft, hop=hop)
-    proc.width.set(_WIDTH * 100.0)
-    proc.low_cut.set(_LOW_HZ)
-    proc.high_cut.set(_HIGH_HZ)
-    chain = Chain([proc], name="karaoke")
-    chain.prepare(sample_rate, block, mix.shape[1])
-    y = mix.copy()
-    process = chain.process
+    process = runner.process
     start_time = time.perf_counter()
     for start in range(0, y.shape[0], block):
         process(y[start : start + block])
@@ -221,7 +208,7 @@ def run_dsp_bench(
             "torch batch": _timed(lambda: _torch_batch(torch, x_t, window_t, sr, n_fft, hop, x_ct.shape[1])),
             "karaoke stream 256": lambda: _stream_karaoke(mix, sr, n_fft, hop, 256),
             "karaoke stream 512": lambda: _stream_karaoke(mix, sr, n_fft, hop, 512),
-            "karaoke chain 256": lambda: _stream_chain(mix, sr, n_fft, hop, 256),
+            "karaoke chain 256": lambda: _stream_karaoke(mix, sr, n_fft, hop, 256, in_chain=True),
             "generic stream 512": lambda: _stream_generic(mix, sr, n_fft, hop, 512),
         }
         times, outputs = {}, {}
