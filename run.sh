@@ -47,13 +47,8 @@ case "${1:-live}" in
   setup) echo "run.sh: ready; run $VENV/bin/noisyneuron --help" >&2 ;;
   test)
     shift
-    # a private JACK dummy server for the tests (PortAudio streams and JACK MIDI need one)
-    export JACK_DEFAULT_SERVER="noisyneuron-ci-$$" JACK_NO_START_SERVER=1
-    jackd -n "$JACK_DEFAULT_SERVER" -d dummy -r 48000 -p 256 >/tmp/noisyneuron-jackd-$$.log 2>&1 &
-    jack_pid=$!
-    trap 'kill $jack_pid 2>/dev/null; wait $jack_pid 2>/dev/null || true' EXIT
-    jack_wait -w -t 15 >/dev/null
-    NOISYNEURON_REQUIRE_JACK=1 "$VENV/bin/python" -m pytest "$@"
+    # the tests start their own JACK dummy server (tests/conftest.py) and fail if jackd is missing
+    NOISYNEURON_REQUIRE_JACK=1 exec "$VENV/bin/python" -m pytest "$@"
     ;;
   live) shift || true; exec "$VENV/bin/noisyneuron" live --chain karaoke "$@" ;;
   *) exec "$VENV/bin/noisyneuron" "$@" ;;

@@ -1,9 +1,9 @@
 """Shared fixtures: a real JACK server (dummy driver) for tests that open audio streams.
 
-If a server is already named by JACK_DEFAULT_SERVER (``run.sh test`` and ``.ci/run`` start one),
-it is used; otherwise a private one is started for the session. PortAudio is shut down before
-jackd stops (otherwise PortAudio aborts at exit; see shared ENVIRONMENT notes).
-Set NOISYNEURON_REQUIRE_JACK=1 (CI does) to fail instead of skip when jackd is missing.
+The session starts a private server, so its log (the server's own account of every xrun and of
+the client that caused it) is at a known path. PortAudio is shut down before jackd stops
+(otherwise PortAudio aborts at exit; see shared ENVIRONMENT notes).
+Set NOISYNEURON_REQUIRE_JACK=1 (run.sh test and CI do) to fail instead of skip when jackd is missing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -19,37 +20,47 @@ JACK_RATE = 48000
 JACK_PERIOD = 256
 
 
-def _server_running(env: dict) -> bool:
-    return subprocess.run(["jack_wait", "-c"], env=env, capture_output=True, text=True).stdout.strip().startswith("running")
+@dataclass(frozen=True)
+class JackServer:
+    """A running JACK dummy server: its name and the file its messages go to."""
+
+    name: str
+    log: Path
 
 
 @pytest.fixture(scope="session")
-def jack_server():
-    """Name of a running JACK dummy server; PortAudio re-scanned so it sees it."""
+def jack_server(tmp_path_factory):
+    """A private JACK dummy server (48 kHz, 256-frame periods); PortAudio re-scanned to see it."""
     if not shutil.which("jackd"):
         if os.environ.get("NOISYNEURON_REQUIRE_JACK"):
             pytest.fail("jackd is not installed (apt-get install jackd2)")
         pytest.skip("jackd is not installed (apt-get install jackd2)")
     import sounddevice as sd
 
-    env = dict(os.environ)
-    proc = None
-    name = env.get("JACK_DEFAULT_SERVER")
-    if not (name and _server_running(env)):
-        name = f"noisyneuron-test-{os.getpid()}"
-        env["JACK_DEFAULT_SERVER"] = name
+    name = f"noisyneuron-test-{os.getpid()}"
+    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    with open(log_path, "w") as log:
         proc = subprocess.Popen(
             ["jackd", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+    try:
         subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, check=True, capture_output=True)
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
+    except subprocess.CalledProcessError:
+        proc.kill()
+        pytest.fail(f"jackd did not start: {log_path.read_text()[-500:]}")
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
     sd._terminate()
     sd._initialize()
-    yield name
+    yield JackServer(name, log_path)
     sd._terminate()
-    if proc is not None:
-        proc.terminate()
-        proc.wait(10)
+    proc.terminate()
+    proc.wait(10)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     sd._initialize()

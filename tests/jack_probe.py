@@ -1,24 +1,32 @@
-"""A JACK test client, run as its own process: plays a signal into a client's input ports and
-records what comes back from its output ports, counting the server's xruns.
+"""A JACK test client, run as its own process: plays a signal into another client's input ports
+and records what comes back from its output ports.
 
-It runs in a separate process so that its Python process callback never competes for the GIL
-with the engine under test.
+Its audio callback is rtmixer's C callback (play_buffer / record_buffer actions), so no Python
+runs in the JACK process cycle: a Python process callback overran its cycle now and then on these
+machines and the xruns it caused were blamed on the engine under test. JACK-Client is used only
+to wire the ports and to count the server's xruns.
 
-Usage: python tests/jack_probe.py PLAY.npy OUT.npy --target PortAudio --seconds S
-PLAY.npy: float32 (frames, channels) to play from the first cycle; OUT.npy gets the recording
-(float32 (frames, channels)) and OUT.json {"xruns": n, "frames": n, "sample_rate": sr}.
+Usage: python tests/jack_probe.py PLAY.npy OUT.npy --seconds S [--target PortAudio] [--ready FILE]
+The probe wires its ports and starts, then waits a lead-in second (port connections are graph
+changes, which may glitch the server once), then plays PLAY.npy (float32 (frames, channels)) and
+records for S seconds. OUT.npy gets the recording aligned with PLAY.npy; OUT.json
+{"xruns": n, "frames": n, "sample_rate": sr} counts the server's xruns after the lead-in only.
+--ready FILE is created when the lead-in ends (steady state: start counting there).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import threading
 import time
 
 import jack
 import numpy as np
+import rtmixer
+
+from noisyneuron.realtime.engine import lock_process_memory
+
+LEAD_IN_SECONDS = 1.0
 
 
 def main() -> None:
@@ -27,73 +35,54 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--target", default="PortAudio", help="prefix of the client whose in/out ports to wire")
     ap.add_argument("--seconds", type=float, required=True, help="seconds to record")
-    ap.add_argument("--ready-file", default=None, help="touched once the ports are wired")
+    ap.add_argument("--ready", default=None, help="file created when the lead-in ends")
     args = ap.parse_args()
 
-    play = np.load(args.play).astype(np.float32)
+    lock_process_memory()  # the same as the engine: no page faults in the audio callback
+    play = np.ascontiguousarray(np.load(args.play), dtype=np.float32)
     channels = play.shape[1]
-    client = jack.Client("nnprobe", no_start_server=True)
-    sr = client.samplerate
-    total = int(args.seconds * sr)
-    # Touch every page now: first writes to fresh (huge) pages inside the process callback
-    # page-fault and zero-fill megabytes at a time, a periodic xrun every 2**18 frames.
-    rec = np.empty((total, channels), dtype=np.float32)
-    rec.fill(0.0)
-    pos = [0]
+    control = jack.Client("nnprobe-control", no_start_server=True)
     xruns = [0]
-    done = threading.Event()
-    outs = [client.outports.register(f"out_{c}") for c in range(channels)]
-    ins = [client.inports.register(f"in_{c}") for c in range(channels)]
-    started = threading.Event()
+    control.set_xrun_callback(lambda delay: xruns.__setitem__(0, xruns[0] + 1))
+    sample_rate = control.samplerate
+    lead_in = int(LEAD_IN_SECONDS * sample_rate)
+    frames = int(args.seconds * sample_rate)
+    play_buffer = np.empty((lead_in + frames, channels), dtype=np.float32)
+    play_buffer.fill(0.0)
+    play_buffer[lead_in : lead_in + min(frames, len(play))] = play[:frames]
+    rec = np.empty((lead_in + frames, channels), dtype=np.float32)
+    rec.fill(0.0)  # touch every page now, not in the audio callback
 
-    @client.set_xrun_callback
-    def _xrun(delay):
-        xruns[0] += 1
-
-    @client.set_process_callback
-    def _process(frames):
-        if not started.is_set():
-            for p in outs:
-                p.get_array().fill(0.0)
-            return
-        p0 = pos[0]
-        n = min(frames, total - p0)
+    pattern = f"^{args.target}[^:]*:"
+    before = {p.name for p in control.get_ports(pattern, is_audio=True)}
+    stream = rtmixer.MixerAndRecorder(
+        channels=channels, samplerate=sample_rate, blocksize=control.blocksize, latency="low"
+    )
+    mine = [p for p in control.get_ports(pattern, is_audio=True) if p.name not in before]
+    mine_in = [p for p in mine if p.is_input]
+    mine_out = [p for p in mine if p.is_output]
+    target_in = [p for p in control.get_ports(pattern, is_audio=True, is_input=True) if p.name in before]
+    target_out = [p for p in control.get_ports(pattern, is_audio=True, is_output=True) if p.name in before]
+    if not target_in or not target_out or len(mine_in) < channels or len(mine_out) < channels:
+        raise SystemExit(f"jack_probe: no ports of a client {args.target!r} to wire to")
+    with control:
+        # both actions queued before the stream starts: they begin in the same callback
+        stream.record_buffer(rec, channels=channels)
+        stream.play_buffer(play_buffer, channels=channels)
         for c in range(channels):
-            buf = outs[c].get_array()
-            buf.fill(0.0)
-            k = max(0, min(frames, play.shape[0] - p0))
-            if k:
-                buf[:k] = play[p0 : p0 + k, c]
-            if n > 0:
-                rec[p0 : p0 + n, c] = ins[c].get_array()[:n]
-        pos[0] = p0 + frames
-        if pos[0] >= total:
-            done.set()
-
-    # The process callback runs Python: keep the garbage collector from pausing it mid-cycle.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    with client:
-        # PortAudio names its JACK client "PortAudio", or "PortAudio-NN" when another process
-        # already holds the name: take the client (of that prefix) that has audio ports.
-        pattern = f"^{args.target}[^:]*:"
-        target_in = client.get_ports(pattern, is_audio=True, is_input=True)
-        target_out = client.get_ports(pattern, is_audio=True, is_output=True)
-        if not target_in or not target_out:
-            raise SystemExit(f"jack_probe: no ports of client {args.target!r}")
-        for c in range(channels):
-            client.connect(outs[c], target_in[min(c, len(target_in) - 1)])
-            client.connect(target_out[min(c, len(target_out) - 1)], ins[c])
-        time.sleep(0.2)
+            control.connect(mine_out[c], target_in[min(c, len(target_in) - 1)])
+            control.connect(target_out[min(c, len(target_out) - 1)], mine_in[c])
+        stream.start()
+        time.sleep(LEAD_IN_SECONDS)
         xruns[0] = 0
-        started.set()
-        if args.ready_file:
-            open(args.ready_file, "w").close()
-        done.wait(args.seconds + 10)
-    np.save(args.out, rec)
+        if args.ready:
+            open(args.ready, "w").close()
+        time.sleep(args.seconds + 0.5)
+        stream.stop()
+        stream.close()
+    np.save(args.out, rec[lead_in:])
     with open(args.out.replace(".npy", ".json"), "w") as f:
-        json.dump({"xruns": xruns[0], "frames": int(min(pos[0], total)), "sample_rate": sr}, f)
+        json.dump({"xruns": xruns[0], "frames": frames, "sample_rate": sample_rate}, f)
 
 
 if __name__ == "__main__":
