@@ -214,16 +214,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         if source is not None and hasattr(source, "close"):
             source.close()
     stats = engine.stats()
-    summary = (
-        f"ran {stats.seconds:.1f} s: {stats.blocks} blocks, xruns {stats.xruns}, late blocks "
-        f"{stats.late_blocks}, processing load mean {stats.processing_load_mean * 100:.1f}% "
-        f"p99 {stats.processing_load_p99 * 100:.1f}% max {stats.processing_load_max * 100:.1f}%"
-    )
-    if stats.nonfinite_replaced:
-        summary += f", {stats.nonfinite_replaced} NaN/Inf samples replaced"
-    if stats.errors:
-        summary += f", {stats.errors} processing errors (first: {stats.first_error})"
-    _print(summary)
+    _print(stats.summary())
     if sink is not None:
         _print(f"wrote {out_spec}")
     if args.stats_json:

@@ -86,6 +86,19 @@ class EngineStats:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line for the CLI, e.g. ``ran 60.0 s: 11250 blocks, xruns 0, late blocks 0, ...``."""
+        text = (
+            f"ran {self.seconds:.1f} s: {self.blocks} blocks, xruns {self.xruns}, late blocks "
+            f"{self.late_blocks}, processing load mean {self.processing_load_mean * 100:.1f}% "
+            f"p99 {self.processing_load_p99 * 100:.1f}% max {self.processing_load_max * 100:.1f}%"
+        )
+        if self.nonfinite_replaced:
+            text += f", {self.nonfinite_replaced} NaN/Inf samples replaced"
+        if self.errors:
+            text += f", {self.errors} processing errors (first: {self.first_error})"
+        return text
+
 
 @dataclass
 class _Endpoint:
