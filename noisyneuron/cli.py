@@ -125,7 +125,7 @@ def _no_devices_at_all() -> bool:
     return not any(d.max_output_channels for d in devices) or not any(d.max_input_channels for d in devices)
 
 
-def _status_line(engine, meters) -> str:
+def _status_line(engine) -> str:
     s = engine.stats()
     parts = [
         f"latency {engine.latency_seconds * 1000:.1f} ms",
@@ -133,13 +133,11 @@ def _status_line(engine, meters) -> str:
         f"xruns {s.xruns}",
         f"late {s.late_blocks}",
     ]
-    if meters is not None:
-        parts.append(f"in {meters[0].peak_dbfs.max():6.1f} dBFS")
-        parts.append(f"out {meters[1].peak_dbfs.max():6.1f} dBFS")
     return " | ".join(parts)
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    from noisyneuron.realtime.devices import resolve_device
     from noisyneuron.realtime.engine import Engine
     from noisyneuron.realtime.files import FileSink, FileSource
 
@@ -163,26 +161,17 @@ def cmd_live(args: argparse.Namespace) -> int:
     in_spec, out_spec = args.input, args.output
     if _looks_like_file(in_spec) and _looks_like_file(out_spec):
         raise UserError("both --input and --output are files: use `noisyneuron process IN OUT`")
-    engine_kwargs = dict(blocksize=args.blocksize, backend=args.backend, buffer_blocks=args.buffer_blocks)
+    # with a file at one end, the device at the other sets the clock and the sample rate
     if _looks_like_file(out_spec):
-        # the input device sets the clock and the sample rate
-        probe = Engine(chain, input=in_spec, output=None, sample_rate=sample_rate, **engine_kwargs)
-        sink = FileSink(out_spec, probe.sample_rate, 2)
-        engine = Engine(chain, input=in_spec, output=sink, sample_rate=probe.sample_rate, **engine_kwargs)
+        sample_rate = sample_rate or resolve_device(in_spec, "input").default_sample_rate
+        sink = out_spec = FileSink(out_spec, sample_rate, 2)
     elif _looks_like_file(in_spec):
-        probe = Engine(chain, input=None, output=out_spec, sample_rate=sample_rate, **engine_kwargs)
-        source = FileSource(in_spec, probe.sample_rate, 2, args.blocksize, loop=args.loop)
-        engine = Engine(chain, input=source, output=out_spec, sample_rate=probe.sample_rate, **engine_kwargs)
-    else:
-        engine = Engine(chain, input=in_spec, output=out_spec, sample_rate=sample_rate, **engine_kwargs)
-
-    meters = None
-    try:
-        from noisyneuron.dsp.meters import LevelMeter
-
-        meters = (LevelMeter(2, engine.sample_rate), LevelMeter(2, engine.sample_rate))
-    except ImportError:  # pragma: no cover - meters ship with dsp
-        pass
+        sample_rate = sample_rate or resolve_device(out_spec, "output").default_sample_rate
+        source = in_spec = FileSource(in_spec, sample_rate, 2, args.blocksize, loop=args.loop)
+    engine = Engine(
+        chain, input=in_spec, output=out_spec, sample_rate=sample_rate,
+        blocksize=args.blocksize, backend=args.backend, buffer_blocks=args.buffer_blocks,
+    )
 
     in_name, out_name = engine.describe_endpoints()
     started = time.monotonic()
@@ -204,7 +193,7 @@ def cmd_live(args: argparse.Namespace) -> int:
                 break
             if not args.quiet and time.monotonic() >= next_status:
                 next_status += 1.0
-                _print(_status_line(engine, None))
+                _print(_status_line(engine))
     except KeyboardInterrupt:
         _print("stopping")
     finally:
@@ -216,7 +205,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     stats = engine.stats()
     _print(stats.summary())
     if sink is not None:
-        _print(f"wrote {out_spec}")
+        _print(f"wrote {sink.path}")
     if args.stats_json:
         report = {"stats": stats.as_dict(), "latency": engine.latency_breakdown(),
                   "sample_rate": engine.sample_rate, "blocksize": engine.blocksize,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import sounddevice as sd
@@ -106,7 +106,6 @@ class _Endpoint:
     source: object | None = None  # FileSource for input
     sink: object | None = None  # FileSink for output
     device_channels: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class Engine:
@@ -273,9 +272,13 @@ class Engine:
             self._thread.join(timeout=5)
             self._thread = None
         if self._stream is not None:
-            self._collect_stream_stats(final=True)
             try:
                 self._stream.stop()
+                if self.backend == "rtmixer":
+                    # a fetch that completed but was not yet read, then what came after it
+                    if self._stats_action is not None and self._stats_action not in self._stream.actions:
+                        self._add_xruns(self._stats_action.stats)
+                    self._add_xruns(self._stream.stats)
             finally:
                 self._stream.close()
             self._stream = None
@@ -349,7 +352,7 @@ class Engine:
         if out_ch:
             self._out_ring = _prefaulted_ring(rtmixer, out_ch, _pow2((self.buffer_blocks + 8) * self.blocksize))
             self._silence = np.zeros((self.ring_latency_samples + self.blocksize, out_ch), np.float32)
-            self._prefill_output()
+            self._out_ring.write(self._silence[: self.ring_latency_samples])  # the prefill
         # Queue both actions before the stream starts: they begin in the same callback.
         if self._in_ring is not None:
             self._record = stream.record_ringbuffer(self._in_ring)
@@ -360,12 +363,6 @@ class Engine:
         self._pending_excess = 0
         self._pending_since = 0.0
         stream.start()
-
-    def _prefill_output(self) -> None:
-        frames = self.buffer_blocks * self.blocksize if self._in.device is not None else 0
-        if frames:
-            zeros = np.zeros((frames, self._out.device_channels), dtype=np.float32)
-            self._out_ring.write(zeros)
 
     def _restart_dead_actions(self) -> None:
         """Re-issue a ring-buffer action that rtmixer ended (its ring ran dry or full)."""
@@ -412,31 +409,22 @@ class Engine:
         else:
             self._out_ring.write(self._silence[: min(-excess, len(self._silence))])
 
-    def _collect_stream_stats(self, final: bool = False) -> None:
-        if self.backend != "rtmixer" or self._stream is None:
-            return
+    def _add_xruns(self, stats) -> None:
+        self._stats.xruns += int(
+            stats.input_overflows + stats.input_underflows + stats.output_overflows + stats.output_underflows
+        )
+
+    def _poll_stream_stats(self) -> None:
+        """Fetch rtmixer's over/underflow counters every 0.25 s (processing thread)."""
         action = self._stats_action
-        if action is not None and (final or action not in self._stream.actions):
-            if action not in self._stream.actions:
-                st = action.stats
-                self._stats.xruns += int(
-                    st.input_overflows + st.input_underflows + st.output_overflows + st.output_underflows
-                )
+        if action is not None and action not in self._stream.actions:
+            self._add_xruns(action.stats)
             self._stats_action = None
-        if not final and self._stats_action is None:
+        if self._stats_action is None:
             now = time.monotonic()
             if now >= self._next_stats_time:
                 self._stats_action = self._stream.fetch_and_reset_stats()
                 self._next_stats_time = now + 0.25
-        if final and self._stream is not None:
-            try:
-                self._stream.stop()
-                st = self._stream.stats
-                self._stats.xruns += int(
-                    st.input_overflows + st.input_underflows + st.output_overflows + st.output_underflows
-                )
-            except Exception:
-                pass
 
     def _processing_loop(self) -> None:
         _limit_torch_threads()
@@ -448,7 +436,7 @@ class Engine:
         perf = time.perf_counter
         while not self._stop.is_set():
             self._restart_dead_actions()
-            self._collect_stream_stats()
+            self._poll_stream_stats()
             if duplex:
                 self._keep_latency_constant()
             if self._in_ring is not None:
