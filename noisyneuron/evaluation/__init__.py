@@ -1,0 +1,1 @@
+"""Evaluation reports: separation and classification quality, side by side with peers."""
