@@ -48,10 +48,11 @@ pip() { "$VENV/bin/pip" -q --disable-pip-version-check "$@"; }
 if [ ${#missing_pip[@]} -gt 0 ]; then
   echo "install-data-tools: pip: ${missing_pip[*]}" >&2
   # torch stays pinned: an unpinned torch asked for by any of these would pull CUDA builds
-  pip install torch==2.13.0 "${PIP_PACKAGES[@]}"
+  # setuptools<81 still ships pkg_resources, which pyworld and pysinsy import
+  pip install torch==2.13.0 "setuptools<81" "${PIP_PACKAGES[@]}"
   # pysinsy builds from source against numpy and cython (about a minute with gcc)
   if ! "$VENV/bin/python" -c "import pysinsy" 2>/dev/null; then
-    pip install numpy cython wheel setuptools
+    pip install numpy cython wheel "setuptools<81"
     pip install --no-build-isolation pysinsy
   fi
 fi
