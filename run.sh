@@ -47,6 +47,8 @@ case "${1:-live}" in
   setup) echo "run.sh: ready; run $VENV/bin/noisyneuron --help" >&2 ;;
   test)
     shift
+    # the data builders and evaluation are tested on the real tools and sources (about 2.5 min once)
+    scripts/install-data-tools.sh
     # the tests start their own JACK dummy server (tests/conftest.py) and fail if jackd is missing
     NOISYNEURON_REQUIRE_JACK=1 exec "$VENV/bin/python" -m pytest "$@"
     ;;

@@ -233,6 +233,52 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----- data and eval --------------------------------------------------------------------------
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from noisyneuron.models.data.build import default_workers
+    from noisyneuron.models.data.commands import build_dataset
+
+    workers = args.workers or default_workers()
+    if not args.quiet:
+        what = "fixture set" if args.fixture else f"{args.hours:g} h"
+        _print(f"building a {args.kind} data set ({what}, seed {args.seed}) in {args.out} with {workers} worker(s)")
+    stats, manifest = build_dataset(
+        args.kind, args.out, args.hours, args.seed, workers, args.item_seconds, args.fixture,
+        progress=not args.quiet, splits=tuple(args.splits) if args.splits else None,
+    )
+    totals = ", ".join(f"{s} {t['items']} items / {t['hours']:.2f} h" for s, t in sorted(manifest["totals"].items()))
+    _print(stats.summary())
+    _print(f"{args.out}: {totals}; manifest.json lists sources, licences and seeds")
+    if stats.failed:
+        for line in stats.errors[:10]:
+            _print(f"  failed: {line}")
+        _print(f"{stats.failed} item(s) failed; run the same command again to retry them")
+        return 1
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from noisyneuron.models.data.layout import read_manifest
+
+    manifest = read_manifest(args.dir)
+    build = manifest.get("build", {})
+    print(f"{args.dir}: {manifest['kind']} data set, seed {build.get('seed')}")
+    for split, t in sorted(manifest["totals"].items()):
+        print(f"  {split:<6} {t['items']:>6} items  {t['hours']:7.2f} h")
+    print("  licences:")
+    for package, licence in sorted(manifest["licences"].items()):
+        print(f"    {package}: {licence}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.what == "separation":
+        from noisyneuron.evaluation.separation import cli_main
+    else:
+        from noisyneuron.evaluation.classifier import cli_main
+    return int(cli_main(args) or 0)
+
+
 # ----- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from noisyneuron.realtime.chains import CHAINS
@@ -324,6 +370,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine-seconds", type=float, default=5.0, help="seconds per engine measurement")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "data", help="build training and evaluation data sets",
+        description="Build data sets from the allowed sources (shared/DATA.md), reproducibly from a seed.",
+    )
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    q = data_sub.add_parser(
+        "build", help="build (or resume) a separation or classification data set",
+        description=(
+            "separation: stereo 44.1 kHz tracks whose mixture is exactly the sum of their stems "
+            "(vocals + drums/bass/other, or vocals + accompaniment for real recordings). "
+            "classification: 16 kHz mono clips labelled music/speech/noise/silence. "
+            "Sources are split 80/10/10 into train/valid/test by source. The build is "
+            "deterministic for a seed and resumable: run the same command again after an "
+            "interruption and it makes only what is missing. It needs the tools from "
+            "scripts/install-data-tools.sh (not --fixture)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  noisyneuron data build separation --out data/sep --hours 10 --seed 1\n"
+            "  noisyneuron data build classification --out data/cls --hours 2 --seed 1\n"
+            "  noisyneuron data build separation --out /tmp/fx --fixture   tiny numpy-only set, seconds\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("kind", choices=["separation", "classification"], help="which data set")
+    q.add_argument("--out", required=True, help="output folder (an existing build there is resumed)")
+    q.add_argument("--hours", type=float, default=1.0, help="hours of audio to make (default 1)")
+    q.add_argument("--seed", type=int, default=0, help="build seed (default 0)")
+    q.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
+    q.add_argument("--item-seconds", type=float, default=None, help="track length (separation, default 30) or clip length (classification, default 4), seconds")
+    q.add_argument("--splits", nargs="+", choices=["train", "valid", "test"], help="build only these splits of the plan (e.g. --splits test for an evaluation set)")
+    q.add_argument("--fixture", action="store_true", help="build the tiny numpy-only fixture set instead (seconds; for tests)")
+    q.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_data_build)
+    q = data_sub.add_parser("info", help="summarise a built data set", description="Items, hours per split and licences of a built data set.")
+    q.add_argument("dir", help="data set folder")
+    q.set_defaults(func=cmd_data_info)
+
+    p = sub.add_parser(
+        "eval", help="evaluation reports: SDR / accuracy side by side with peers",
+        description="Evaluate systems on a built data set's held-out split; writes markdown, JSON and PNG reports.",
+    )
+    eval_sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    from noisyneuron.evaluation import classifier as eval_classifier
+    from noisyneuron.evaluation import separation as eval_separation
+
+    q = eval_sub.add_parser(
+        "separation", help="BSS-eval v4 SDR and SI-SDR per stem, real-time factor and latency",
+        description=eval_separation.__doc__.strip().splitlines()[0] if eval_separation.__doc__ else None,
+    )
+    eval_separation.add_cli_arguments(q)
+    q.set_defaults(func=cmd_eval)
+    q = eval_sub.add_parser(
+        "classifier", help="accuracy, per-class F1, confusion matrix, decision latency",
+        description=eval_classifier.__doc__.strip().splitlines()[0] if eval_classifier.__doc__ else None,
+    )
+    eval_classifier.add_cli_arguments(q)
+    q.set_defaults(func=cmd_eval)
     return parser
 
 

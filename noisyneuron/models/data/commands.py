@@ -39,6 +39,7 @@ def build_dataset(
     item_seconds: float | None = None,
     fixture: bool = False,
     progress: bool = True,
+    splits: tuple[str, ...] | None = None,
 ) -> tuple[BuildStats, dict]:
     """Build (or resume) a data set of ``kind`` in ``out``; returns the stats and the manifest.
 
@@ -51,6 +52,7 @@ def build_dataset(
         item_seconds: track (separation) or clip (classification) length, seconds.
         fixture: the tiny, numpy-only set for tests (ignores ``hours``).
         progress: tqdm progress bar on stderr.
+        splits: build only these splits of the plan (the same items a full build makes there).
     """
     if kind not in KINDS:
         raise UserError(f"unknown data set kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -81,6 +83,8 @@ def build_dataset(
 
         return stats, json.loads(manifest_path.read_text())
     jobs, make, done = _plan(kind, hours, seed, item_seconds)
+    if splits:
+        jobs = [j for j in jobs if j.split in splits]
     cache = out / ".cache"
     stats = run_jobs(jobs, make(out, cache), lambda j: done(j, out), workers=workers, desc=f"{kind} data", progress=progress)
     build = {
@@ -89,6 +93,7 @@ def build_dataset(
         "hours_requested": hours,
         "item_seconds": jobs[0].seconds if jobs else item_seconds,
         "planned_items": len(jobs),
+        "splits": list(splits) if splits else "all",
         "last_run": {
             "built": stats.built,
             "skipped": stats.skipped,
