@@ -185,3 +185,63 @@ def test_manifest_records_build_and_items(fixture_set):
     item = manifest["items"][0]
     for key in ("id", "split", "seconds", "stems", "sources", "seed", "loudness_dbfs", "accompaniment_fx"):
         assert key in item
+
+
+# ----- the real builder, on the real sources (installed by scripts/install-data-tools.sh) -----
+def _have_real_sources() -> str | None:
+    import shutil
+
+    from noisyneuron.models.data.sources import music_recordings
+
+    if shutil.which("fluidsynth") is None:
+        return "fluidsynth is not installed (scripts/install-data-tools.sh)"
+    if not music_recordings():
+        return "no real music packages installed (scripts/install-data-tools.sh)"
+    try:
+        import music21  # noqa: F401
+    except ImportError:
+        return "music21 is not installed (scripts/install-data-tools.sh)"
+    return None
+
+
+real_sources = pytest.mark.skipif(_have_real_sources() is not None, reason=str(_have_real_sources()))
+
+
+@real_sources
+def test_plan_is_deterministic_splits_by_source_and_has_every_kind():
+    from noisyneuron.models.data.separation import TRACK_KINDS, plan_separation
+
+    jobs = plan_separation(2.0, seed=11)
+    again = plan_separation(2.0, seed=11)
+    assert [(j.item_id, j.seed, j.params) for j in jobs] == [(j.item_id, j.seed, j.params) for j in again]
+    assert [j.params for j in plan_separation(2.0, seed=12)] != [j.params for j in jobs]
+    assert len(jobs) == 240
+    for j in jobs:
+        assert split_of(j.params["source"]) == j.split
+    assert {j.params["kind"] for j in jobs} == set(TRACK_KINDS)
+    # a bigger build keeps every track of a smaller one
+    bigger = {(j.split, j.item_id): j.seed for j in plan_separation(4.0, seed=11)}
+    assert all(bigger[(j.split, j.item_id)] == j.seed for j in jobs)
+
+
+@real_sources
+@pytest.mark.parametrize("kind", ["rendered", "real", "instrumental"])
+def test_real_tracks_sum_exactly_and_are_deterministic(tmp_path, kind):
+    from noisyneuron.models.data.separation import make_track, plan_separation
+
+    job = next(j for j in plan_separation(1.0, seed=2) if j.params["kind"] == kind and j.split == "train")
+    job = Job(job.split, job.item_id, 6.0, job.seed, job.params)
+    for root in ("a", "b"):
+        make_track(job, tmp_path / root, cache_dir=tmp_path / "cache")
+    (a,), (b,) = separation_tracks(tmp_path / "a"), separation_tracks(tmp_path / "b")
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    mix = a.load("mixture")
+    assert mix.shape == (6 * SEPARATION_RATE, 2)
+    assert np.array_equal(mix, np.sum([a.load(s) for s in a.stems], axis=0, dtype=np.float32))
+    assert a.meta["sources"] and all(s.get("licence") for s in a.meta["sources"])
+    assert a.instrumental == (kind == "instrumental")
+    if kind == "rendered":
+        assert a.stems == ("vocals", "drums", "bass", "other")
+    else:
+        assert a.stems == ("vocals", "accompaniment")
+    assert augment.rms_db(a.load("accompaniment")) > -45.0

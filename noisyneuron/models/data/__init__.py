@@ -5,3 +5,8 @@ Everything here is made from the allowed sources (``shared/DATA.md``), reproduci
 evaluation) reads; :mod:`.splits` assigns each source to one split; :mod:`.fixture` makes a tiny
 set in seconds for tests. ``scripts/install-data-tools.sh`` installs the external tools.
 """
+
+import warnings
+
+# pyworld and pysinsy import pkg_resources, which warns on every worker start; nothing to act on
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)

@@ -112,7 +112,7 @@ def run_jobs(
         else:
             todo.append(job)
     total_h = sum(j.seconds for j in todo) / 3600.0
-    bar = tqdm(total=round(total_h, 3), unit="h", desc=desc, disable=not progress, dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}, {rate_fmt}]")
+    bar = tqdm(total=round(total_h, 3), unit="h", desc=desc, disable=not progress, dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h of audio [{elapsed} elapsed, {remaining} left]")
     start = time.perf_counter()
 
     def done(job: Job, error: BaseException | None) -> None:

@@ -62,6 +62,24 @@ def _pools() -> dict[str, dict[str, list[str]]]:
     return pools
 
 
+def _collection(source_id: str) -> str:
+    """The collection a source belongs to: ``music21:bach/bwv66.6`` -> ``music21:bach``."""
+    return source_id.split("/", 1)[0] if "/" in source_id else source_id.split(":", 1)[0]
+
+
+def _pick_source(pool: list[str], rng: np.random.Generator) -> str:
+    """A collection first (weighted by the square root of its size), then a source in it:
+    thousands of folk tunes must not crowd out the chorales, motets and quartets, nor a
+    two-piece collection repeat endlessly."""
+    groups: dict[str, list[str]] = {}
+    for sid in pool:
+        groups.setdefault(_collection(sid), []).append(sid)
+    names = sorted(groups)
+    w = np.sqrt([len(groups[n]) for n in names])
+    group = groups[names[int(rng.choice(len(names), p=w / w.sum()))]]
+    return group[int(rng.integers(len(group)))]
+
+
 def plan_separation(hours: float, seed: int, track_seconds: float = DEFAULT_TRACK_SECONDS) -> list[Job]:
     """The tracks of a build of about ``hours`` hours, split 80/10/10 by source.
 
@@ -90,7 +108,7 @@ def plan_separation(hours: float, seed: int, track_seconds: float = DEFAULT_TRAC
                     break
             else:
                 continue
-            source = str(rng.choice(pools[kind][split]))
+            source = _pick_source(pools[kind][split], rng)
             jobs.append(
                 Job(split, f"{split}-{i:05d}", track_seconds, job_seed(seed, "track", split, i), {"kind": kind, "source": source, "build_seed": seed})
             )
