@@ -494,7 +494,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``noisyneuron eval separation`` from parsed ``args``; prints the median table. Returns 0."""
-    report = evaluate_separation(
+    evaluate_separation(
         args.data, args.systems, split=args.split, out_dir=args.out, max_tracks=args.max_tracks,
         progress=not getattr(args, "quiet", False), sdr_backend=getattr(args, "sdr_backend", "fast"),
     )

@@ -38,12 +38,10 @@ rest). Each clip's JSON records ``sources`` (``kind``, ``id``, ``package``, ``li
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import io
 import math
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -57,6 +55,7 @@ from noisyneuron.errors import UserError
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.build import Job, job_seed
 from noisyneuron.models.data.layout import CLASSES, CLASSIFICATION_RATE, clip_exists, write_classification_clip, write_manifest
+from noisyneuron.models.data.sources import CURATED_LICENCES, debian_licence
 from noisyneuron.models.data.splits import SPLITS, split_of
 
 __all__ = [
@@ -92,84 +91,8 @@ SILENCE_MAX_DBFS = -60.0
 _PEAK_MAX = 0.99
 _TEXT_IDS = 5000  # sentences per voice
 
-# ----- licences ---------------------------------------------------------------------------------
-# packages whose copyright file is not machine-readable (DEP-5), read by hand from
-# /usr/share/doc/<pkg>/copyright
-_CURATED_LICENCES = {
-    "wesnoth-1.16-music": "GPL-2+",
-    "fretsonfire-songs-sectoid": "Expat",
-    "espeak-ng": "GPL-3+",
-    "flite": "BSD-style (CMU Flite licence)",
-    "festival": "BSD-style (CSTR Festival licence)",
-    "festvox-kallpc16k": "BSD-style (CSTR / CMU)",
-    "immich-memories-music": "MIT",
-    "noisyneuron": "MIT",
-}
-
-
-@functools.lru_cache(maxsize=None)
-def _dep5_stanzas(package: str) -> tuple[tuple[tuple[str, ...], str], ...]:
-    path = Path("/usr/share/doc") / package / "copyright"
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ()
-    if not text.startswith("Format:"):
-        return ()
-    stanzas = []
-    for para in re.split(r"\n\s*\n", text):
-        files: list[str] = []
-        licence = None
-        field = None
-        for line in para.splitlines():
-            if line.startswith((" ", "\t")):
-                if field == "Files":
-                    files += line.split()
-                continue
-            key, _, value = line.partition(":")
-            field = key.strip()
-            if field == "Files":
-                files += value.split()
-            elif field == "License" and licence is None:
-                licence = value.strip()
-        if files and licence:
-            stanzas.append((tuple(files), licence))
-    return tuple(stanzas)
-
-
-def _pattern_matches(pattern: str, path: str) -> bool:
-    if pattern == "*":
-        return True
-    parts = pattern.split("/")
-    if parts[-1] in ("*", ""):
-        return False  # "debian/*" and the like: never the installed data files
-    path_parts = path.split("/")
-    for k in range(len(parts)):  # try the pattern's tails against the path's tail
-        tail = parts[k:]
-        if len(tail) <= len(path_parts) and fnmatch.fnmatch("/".join(path_parts[-len(tail):]), "/".join(tail)):
-            return True
-    return False
-
-
-@functools.lru_cache(maxsize=None)
-def debian_licence(package: str, path: str = "") -> str:
-    """Licence of an installed Debian package's file, from ``/usr/share/doc/<package>/copyright``.
-
-    Machine-readable (DEP-5) files: the last ``Files:`` stanza whose pattern matches the tail of
-    ``path`` (``*`` for any). Others: a licence read from the file by hand. ``"unknown (see
-    /usr/share/doc/<package>/copyright)"`` when neither gives one.
-    """
-    best = None
-    for files, licence in _dep5_stanzas(package):
-        if any(_pattern_matches(p, path) for p in files):
-            best = licence
-    if best:
-        return best
-    return _CURATED_LICENCES.get(package, f"unknown (see /usr/share/doc/{package}/copyright)")
-
-
 def _source(kind: str, source_id: str, package: str, path: str = "", **extra) -> dict:
-    licence = _CURATED_LICENCES[package] if package in ("noisyneuron", "immich-memories-music") else debian_licence(package, path)
+    licence = CURATED_LICENCES[package] if package in ("noisyneuron", "immich-memories-music") else debian_licence(package, path)
     return {"kind": kind, "id": source_id, "package": package, "licence": licence, **extra}
 
 

@@ -270,8 +270,8 @@ def classification_clips(root: str | os.PathLike, split: str | None = None) -> l
 def write_manifest(root: str | os.PathLike, kind: str, build: dict) -> dict:
     """Collect every track (or clip) under ``root`` into ``manifest.json``, with ``build`` info.
 
-    The manifest lists each item's id, split, seconds and sources, the licences of everything
-    used, and totals per split; it is rewritten whole (atomically) at the end of each build.
+    The manifest lists each item's id, split, seconds and sources, every licence met per
+    package (one package may hold files under several), and totals per split; it is rewritten whole (atomically) at the end of each build.
     """
     if kind == "separation":
         items = [dict(t.meta, path=str(t.path.relative_to(root))) for t in separation_tracks(root)]
@@ -279,11 +279,12 @@ def write_manifest(root: str | os.PathLike, kind: str, build: dict) -> dict:
         items = [dict(c.meta, path=str(c.path.relative_to(root))) for c in classification_clips(root)]
     else:
         raise ValueError(f"kind must be separation or classification, got {kind!r}")
-    licences: dict[str, str] = {}
+    found: dict[str, set[str]] = {}
     for item in items:
         for src in item.get("sources", []):
             if src.get("licence"):
-                licences.setdefault(src.get("package") or src.get("kind", "?"), src["licence"])
+                found.setdefault(src.get("package") or src.get("kind", "?"), set()).add(src["licence"])
+    licences = {package: "; ".join(sorted(ls)) for package, ls in sorted(found.items())}
     totals: dict[str, dict] = {}
     for item in items:
         t = totals.setdefault(item["split"], {"items": 0, "hours": 0.0})

@@ -125,13 +125,11 @@ def default_cache_dir() -> Path:
 
 def _music21():
     try:
-        import music21  # noqa: F401 - imported for its side effect of being available
+        import music21
     except ImportError:
         from noisyneuron.errors import UserError
 
         raise UserError("music21 is not installed; run scripts/install-data-tools.sh") from None
-    import music21
-
     return music21
 
 

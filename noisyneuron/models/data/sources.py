@@ -7,25 +7,94 @@ package it comes from and that package's licence, so a manifest can credit every
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-__all__ = ["Recording", "music_recordings", "fretsonfire_songs", "read_excerpt", "LICENCES"]
+__all__ = ["Recording", "music_recordings", "fretsonfire_songs", "read_excerpt", "debian_licence", "CURATED_LICENCES"]
 
-#: Licence of each package's audio, as its Debian copyright file (or PyPI metadata) states it.
-LICENCES = {
-    "warzone2100-music": "GPL-2+ (/usr/share/doc/warzone2100-music/copyright)",
-    "wesnoth-1.16-music": "GPL-2 (/usr/share/doc/wesnoth-1.16-music/copyright)",
-    "frozen-bubble-data": "GPL-2 (/usr/share/doc/frozen-bubble-data/copyright)",
-    "extremetuxracer-data": "GPL-2+ (/usr/share/doc/extremetuxracer-data/copyright)",
-    "fretsonfire-songs-sectoid": "Copyright Carlos Viola Iborra, redistributable as packaged by Debian (/usr/share/doc/fretsonfire-songs-sectoid/copyright)",
-    "immich-memories-music": "MIT (PyPI immich-memories-music)",
+# ----- licences ---------------------------------------------------------------------------------
+# packages whose copyright file is not machine-readable (DEP-5), read by hand from
+# /usr/share/doc/<pkg>/copyright
+CURATED_LICENCES = {
+    "wesnoth-1.16-music": "GPL-2+",
+    "fretsonfire-songs-sectoid": "Expat",
+    "espeak-ng": "GPL-3+",
+    "flite": "BSD-style (CMU Flite licence)",
+    "festival": "BSD-style (CSTR Festival licence)",
+    "festvox-kallpc16k": "BSD-style (CSTR / CMU)",
+    "immich-memories-music": "MIT",
+    "noisyneuron": "MIT",
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _dep5_stanzas(package: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    path = Path("/usr/share/doc") / package / "copyright"
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ()
+    if not text.startswith("Format:"):
+        return ()
+    stanzas = []
+    for para in re.split(r"\n\s*\n", text):
+        files: list[str] = []
+        licence = None
+        field = None
+        for line in para.splitlines():
+            if line.startswith((" ", "\t")):
+                if field == "Files":
+                    files += line.split()
+                continue
+            key, _, value = line.partition(":")
+            field = key.strip()
+            if field == "Files":
+                files += value.split()
+            elif field == "License" and licence is None:
+                licence = value.strip()
+        if files and licence:
+            stanzas.append((tuple(files), licence))
+    return tuple(stanzas)
+
+
+def _pattern_matches(pattern: str, path: str) -> bool:
+    if pattern == "*":
+        return True
+    parts = pattern.split("/")
+    if parts[-1] in ("*", ""):
+        return False  # "debian/*" and the like: never the installed data files
+    path_parts = path.split("/")
+    for k in range(len(parts)):  # try the pattern's tails against the path's tail
+        tail = parts[k:]
+        if len(tail) <= len(path_parts) and fnmatch.fnmatch("/".join(path_parts[-len(tail):]), "/".join(tail)):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def debian_licence(package: str, path: str = "") -> str:
+    """Licence of an installed Debian package's file, from ``/usr/share/doc/<package>/copyright``.
+
+    Machine-readable (DEP-5) files: the last ``Files:`` stanza whose pattern matches the tail of
+    ``path`` (``*`` for any). Others: a licence read from the file by hand. ``"unknown (see
+    /usr/share/doc/<package>/copyright)"`` when neither gives one.
+    """
+    best = None
+    for files, licence in _dep5_stanzas(package):
+        if any(_pattern_matches(p, path) for p in files):
+            best = licence
+    if best:
+        return best
+    return CURATED_LICENCES.get(package, f"unknown (see /usr/share/doc/{package}/copyright)")
+
+
 
 _MUSIC_DIRS = {
     "warzone2100-music": "/usr/share/games/warzone2100/music",
@@ -49,7 +118,9 @@ class Recording:
 
     @property
     def licence(self) -> str:
-        return LICENCES.get(self.package, "see the package's copyright file")
+        if self.package in ("immich-memories-music",):
+            return CURATED_LICENCES[self.package]
+        return debian_licence(self.package, self.paths[0])
 
     def source(self) -> dict:
         """The manifest entry crediting this recording."""
