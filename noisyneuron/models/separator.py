@@ -19,6 +19,12 @@ is final once the last frame that overlaps it has been seen. :class:`StreamingSe
 same model one hop at a time with carried state and gives exactly (to float rounding) what
 :meth:`SeparatorNet.forward` gives on the whole signal.
 
+Other sample rates (48 kHz devices) run natively, with no resampler and its latency: the STFT is
+scaled to the same duration and bin spacing (``n_fft`` 1096, hop 274 at 48 kHz: 43.8 Hz bins,
+5.71 ms hops, within 0.1 % of the trained geometry); the network sees the bins up to the trained
+Nyquist (22.05 kHz) and bins above it take the mask of the highest one. Latency is then
+``n_fft - 1`` at that rate (1095 samples = 22.8 ms at 48 kHz).
+
 Shapes: waveforms ``(batch, channels, samples)`` float32; stems ``(batch, stems, channels,
 samples)``. Mono input: duplicate to two channels (the model is trained with mono examples).
 """
@@ -65,8 +71,16 @@ class SeparatorConfig:
 
     @property
     def latency_samples(self) -> int:
-        """Algorithmic latency, samples."""
+        """Algorithmic latency at :attr:`sample_rate`, samples."""
         return self.n_fft - 1
+
+    def geometry(self, sample_rate: float) -> tuple[int, int]:
+        """``(n_fft, hop)`` in samples at ``sample_rate`` Hz: the trained window and hop
+        durations, ``n_fft`` a multiple of 4 (hop = n_fft / 4 keeps the windows COLA)."""
+        if int(round(sample_rate)) == self.sample_rate:
+            return self.n_fft, self.hop
+        n_fft = 4 * int(round(self.n_fft * sample_rate / self.sample_rate / 4.0))
+        return n_fft, n_fft // 4
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -93,13 +107,7 @@ class SeparatorNet(nn.Module):
         super().__init__()
         self.config = cfg = config or SeparatorConfig()
         f, c, h, s = cfg.n_bins, cfg.channels, cfg.hidden, len(cfg.stems)
-        window = _sqrt_hann(cfg.n_fft)
-        self.register_buffer("window", window, persistent=False)
-        # overlap-add of analysis * synthesis windows (hann) at this hop: a constant
-        ola = torch.zeros(cfg.n_fft + cfg.n_fft)
-        for start in range(0, cfg.n_fft, cfg.hop):
-            ola[start : start + cfg.n_fft] += window**2
-        self.ola_gain = float(ola[cfg.n_fft])
+        self._windows: dict[int, tuple[torch.Tensor, float]] = {}
         self.input_mean = nn.Parameter(torch.zeros(c * f))
         self.input_scale = nn.Parameter(torch.ones(c * f))
         self.encode = nn.Linear(c * f, h)
@@ -107,60 +115,87 @@ class SeparatorNet(nn.Module):
         self.decode = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Linear(h, s * c * f))
 
     # ----- spectra ----------------------------------------------------------------------------
-    def analyse(self, wave: torch.Tensor) -> torch.Tensor:
+    def window(self, n_fft: int) -> tuple[torch.Tensor, float]:
+        """The square-root Hann window of ``n_fft`` samples and the overlap-add gain of the
+        analysis * synthesis pair at hop ``n_fft / 4`` (a constant, 2.0)."""
+        if n_fft not in self._windows:
+            w = _sqrt_hann(n_fft)
+            hop = n_fft // 4
+            ola = torch.zeros(2 * n_fft)
+            for start in range(0, n_fft, hop):
+                ola[start : start + n_fft] += w**2
+            self._windows[n_fft] = (w, float(ola[n_fft]))
+        return self._windows[n_fft]
+
+    def analyse(self, wave: torch.Tensor, sample_rate: float | None = None) -> torch.Tensor:
         """Causal STFT: (B, C, T) -> (B, C, F, frames) complex.
 
         Frames run until the last input sample is covered by every frame that overlaps it
         (``ceil((T + n_fft - hop) / hop)`` frames), so :meth:`synthesise` reconstructs all of it.
         """
-        cfg = self.config
+        n_fft, hop = self.config.geometry(sample_rate or self.config.sample_rate)
+        window, _ = self.window(n_fft)
         b, c, t = wave.shape
-        frames = -(-(t + cfg.n_fft - cfg.hop) // cfg.hop)
-        pad_right = frames * cfg.hop - t
-        x = nn.functional.pad(wave, (cfg.n_fft - cfg.hop, pad_right))
-        x = x.unfold(-1, cfg.n_fft, cfg.hop)  # (B, C, frames, n_fft)
-        spec = torch.fft.rfft(x * self.window, dim=-1)  # (B, C, frames, F)
+        frames = -(-(t + n_fft - hop) // hop)
+        pad_right = frames * hop - t
+        x = nn.functional.pad(wave, (n_fft - hop, pad_right))
+        x = x.unfold(-1, n_fft, hop)  # (B, C, frames, n_fft)
+        spec = torch.fft.rfft(x * window, dim=-1)  # (B, C, frames, F)
         return spec.transpose(-1, -2)
 
-    def synthesise(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+    def synthesise(self, spec: torch.Tensor, length: int, sample_rate: float | None = None) -> torch.Tensor:
         """Inverse of :meth:`analyse`: (..., F, frames) complex -> (..., length) aligned with the
         input (the offline view: no delay)."""
-        cfg = self.config
+        n_fft, hop = self.config.geometry(sample_rate or self.config.sample_rate)
+        window, gain = self.window(n_fft)
         frames = spec.shape[-1]
-        x = torch.fft.irfft(spec.transpose(-1, -2), n=cfg.n_fft, dim=-1) * (self.window / self.ola_gain)
+        x = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * (window / gain)
         lead = x.shape[:-2]
-        total = (frames - 1) * cfg.hop + cfg.n_fft
+        total = (frames - 1) * hop + n_fft
         out = nn.functional.fold(
-            x.reshape(-1, frames, cfg.n_fft).transpose(1, 2), output_size=(1, total), kernel_size=(1, cfg.n_fft), stride=(1, cfg.hop)
+            x.reshape(-1, frames, n_fft).transpose(1, 2), output_size=(1, total), kernel_size=(1, n_fft), stride=(1, hop)
         ).reshape(*lead, total)
-        start = cfg.n_fft - cfg.hop
+        start = n_fft - hop
         return out[..., start : start + length]
 
     # ----- network ----------------------------------------------------------------------------
     def features(self, spec: torch.Tensor) -> torch.Tensor:
-        """(B, C, F, frames) complex -> (B, frames, C*F) normalised log-magnitudes."""
-        mag = spec.abs().permute(0, 3, 1, 2).flatten(2)  # (B, frames, C*F)
+        """(B, C, F', frames) complex -> (B, frames, C*F) normalised log-magnitudes of the first
+        F trained bins (zero-padded when a lower sample rate has fewer)."""
+        f = self.config.n_bins
+        mag = spec[:, :, :f].abs()
+        if mag.shape[2] < f:
+            mag = nn.functional.pad(mag, (0, 0, 0, f - mag.shape[2]))
+        mag = mag.permute(0, 3, 1, 2).flatten(2)  # (B, frames, C*F)
         return (torch.log1p(mag) - self.input_mean) * self.input_scale
 
-    def masks(self, feats: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, frames, C*F) -> masks (B, S, C, F, frames) summing to 1 over S, and the GRU state."""
+    def masks(self, feats: torch.Tensor, state: torch.Tensor | None = None, n_bins: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, frames, C*F) -> masks (B, S, C, n_bins, frames) summing to 1 over S, and the GRU
+        state. ``n_bins`` (default the trained F): bins past F take the mask of the last one."""
         cfg = self.config
         x = torch.tanh(self.encode(feats))
         y, state = self.gru(x, state)
         logits = self.decode(torch.cat([x, y], dim=-1))  # (B, frames, S*C*F)
         b, n, _ = logits.shape
         logits = logits.view(b, n, len(cfg.stems), cfg.channels, cfg.n_bins).permute(0, 2, 3, 4, 1)
-        return torch.softmax(logits, dim=1), state
+        m = torch.softmax(logits, dim=1)
+        n_bins = n_bins or cfg.n_bins
+        if n_bins > cfg.n_bins:
+            m = torch.cat([m, m[:, :, :, -1:].expand(-1, -1, -1, n_bins - cfg.n_bins, -1)], dim=3)
+        elif n_bins < cfg.n_bins:
+            m = m[:, :, :, :n_bins]
+        return m, state
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, C, T) float -> stems (B, S, C, T), aligned with the input; stems sum to the input."""
-        spec = self.analyse(wave)
-        m, _ = self.masks(self.features(spec))
-        return self.synthesise(m * spec.unsqueeze(1), wave.shape[-1])
+    def forward(self, wave: torch.Tensor, sample_rate: float | None = None) -> torch.Tensor:
+        """(B, C, T) float at ``sample_rate`` Hz (default: trained rate) -> stems (B, S, C, T),
+        aligned with the input; stems sum to the input."""
+        spec = self.analyse(wave, sample_rate)
+        m, _ = self.masks(self.features(spec), n_bins=spec.shape[2])
+        return self.synthesise(m * spec.unsqueeze(1), wave.shape[-1], sample_rate)
 
     def separate_spectra(self, spec: torch.Tensor) -> torch.Tensor:
         """(B, C, F, frames) complex -> per-stem spectra (B, S, C, F, frames) (training losses)."""
-        m, _ = self.masks(self.features(spec))
+        m, _ = self.masks(self.features(spec), n_bins=spec.shape[2])
         return m * spec.unsqueeze(1)
 
 
@@ -172,15 +207,18 @@ class StreamingSeparator:
     stem output for input sample ``i - latency`` (``latency = n_fft - 1 - (hop - 1)`` here,
     since whole hops go in; a caller that feeds arbitrary blocks adds up to ``hop - 1`` of
     buffering: :attr:`latency_samples` is the total, ``n_fft - 1``). The first ``n_fft - hop``
-    output samples are the zeros before the signal started.
+    output samples belong to times before the signal started: the stems there sum to zero.
 
     Identical, to float rounding, to ``net(wave)`` delayed by ``n_fft - hop`` samples.
     """
 
-    def __init__(self, net: SeparatorNet):
+    def __init__(self, net: SeparatorNet, sample_rate: float | None = None):
         self.net = net.eval()
         cfg = net.config
-        self.hop, self.n_fft = cfg.hop, cfg.n_fft
+        self.sample_rate = float(sample_rate or cfg.sample_rate)
+        self.n_fft, self.hop = cfg.geometry(self.sample_rate)
+        self.window, self.ola_gain = net.window(self.n_fft)
+        self.n_bins = self.n_fft // 2 + 1
         self.channels = cfg.channels
         self.stems = len(cfg.stems)
         self.reset()
@@ -207,11 +245,11 @@ class StreamingSeparator:
         """One hop (C, hop) in -> one hop of stems (S, C, hop) out."""
         net, hop, n = self.net, self.hop, self.n_fft
         self._frame = torch.cat([self._frame[:, hop:], hop_samples], dim=1)
-        spec = torch.fft.rfft(self._frame * net.window, dim=-1)  # (C, F)
+        spec = torch.fft.rfft(self._frame * self.window, dim=-1)  # (C, F)
         feats = net.features(spec.unsqueeze(0).unsqueeze(-1))  # (1, 1, C*F)
-        m, self._state = net.masks(feats, self._state)  # (1, S, C, F, 1)
+        m, self._state = net.masks(feats, self._state, self.n_bins)  # (1, S, C, F, 1)
         stems = m[0, ..., 0] * spec.unsqueeze(0)  # (S, C, F)
-        frame_out = torch.fft.irfft(stems, n=n, dim=-1) * (net.window / net.ola_gain)
+        frame_out = torch.fft.irfft(stems, n=n, dim=-1) * (self.window / self.ola_gain)
         self._ola += frame_out
         out = self._ola[..., :hop].clone()
         self._ola = torch.cat([self._ola[..., hop:], torch.zeros(self.stems, self.channels, hop)], dim=-1)

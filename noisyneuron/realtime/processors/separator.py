@@ -6,7 +6,8 @@ state) as a chain processor:
 
 - parameters: ``vocals``, ``drums``, ``bass``, ``other`` in dB (-60 = off, +6 max; vocals off is
   karaoke) and ``solo`` (0 = none, 1..4 = only that stem, at its own gain);
-- latency: exactly ``n_fft - 1`` samples (1007 at 44.1 kHz = 22.83 ms) for any block size: the
+- latency: exactly ``n_fft - 1`` samples (1007 at 44.1 kHz = 22.83 ms; 1095 at 48 kHz, where the
+  model runs natively with its STFT scaled, see :mod:`noisyneuron.models.separator`) for any block size: the
   input is gathered into hops, and the output is read from a queue prefilled with ``hop - 1``
   zeros, so every output sample is the model's output for the input ``n_fft - 1`` samples earlier;
 - all gains at 0 dB return the input (the model's stems sum to it), delayed by the latency;
@@ -49,10 +50,7 @@ class NeuralSeparator(Processor):
             from noisyneuron.models.pretrained import load_separator
 
             net = load_separator()
-        from noisyneuron.models.separator import StreamingSeparator
-
         self.net = net.eval()
-        self.streamer = StreamingSeparator(self.net)
         self.stem_names = tuple(net.config.stems)
         self.gains = []
         for stem in self.stem_names:
@@ -67,6 +65,7 @@ class NeuralSeparator(Processor):
         )
         self._hop = net.config.hop
         self._n_fft = net.config.n_fft
+        self.streamer = None
 
     @property
     def model_sample_rate(self) -> int:
@@ -78,11 +77,12 @@ class NeuralSeparator(Processor):
         return self._n_fft - 1
 
     def prepare(self, sample_rate: float, max_block: int, channels: int) -> None:
+        from noisyneuron.models.separator import StreamingSeparator
+
         super().prepare(sample_rate, max_block, channels)
-        if int(round(sample_rate)) != self.model_sample_rate:
-            # TODO(issue 4): resample inside for 48 kHz devices
-            raise ValueError(f"{self.name}: the separator runs at {self.model_sample_rate} Hz; got {sample_rate:g} Hz")
         torch.set_num_threads(1)
+        self.streamer = StreamingSeparator(self.net, sample_rate)
+        self._n_fft, self._hop = self.streamer.n_fft, self.streamer.hop
         hop = self._hop
         self._acc = np.zeros((2, hop), dtype=np.float32)
         self._acc_fill = 0
@@ -99,7 +99,8 @@ class NeuralSeparator(Processor):
 
     def reset(self) -> None:
         super().reset()
-        self.streamer.reset()
+        if self.streamer is not None:
+            self.streamer.reset()
         self._acc_fill = 0
         self._q_read = 0
         self._q_len = self._hop - 1
