@@ -271,6 +271,15 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_pack(args: argparse.Namespace) -> int:
+    from noisyneuron.models.data.pack import pack_separation
+
+    r = pack_separation(args.data, args.out, args.max_mb, split=args.split, quality=args.quality, seed=args.seed, skip=args.skip, progress=not args.quiet)
+    _print(f"packed {r['tracks']} {args.split} tracks ({r['seconds'] / 60:.1f} min of audio, {r['bytes'] / 1e6:.1f} MB) into {args.out}; "
+           f"the next pack of different tracks: --skip {r['next_skip']}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.what == "separation":
         from noisyneuron.evaluation.separation import cli_main
@@ -405,6 +414,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--fixture", action="store_true", help="build the tiny numpy-only fixture set instead (seconds; for tests)")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_data_build)
+    q = data_sub.add_parser(
+        "pack", help="a compact lossy copy of a split, to move training data to another machine",
+        description=(
+            "Copy whole tracks of a split (seeded order) as OGG Vorbis stems, without mixtures, until "
+            "--max-mb is used. Training reads the copy like the original; evaluate on the lossless set."
+        ),
+    )
+    q.add_argument("--data", required=True, help="a built separation data set")
+    q.add_argument("--out", required=True, help="destination folder")
+    q.add_argument("--max-mb", type=float, default=56.0, help="size budget in MB (default 56)")
+    q.add_argument("--split", default="train", choices=["train", "valid", "test"], help="split to pack (default train)")
+    q.add_argument("--quality", type=float, default=0.7, help="Vorbis compression level, 0 best .. 1 smallest (default 0.7)")
+    q.add_argument("--seed", type=int, default=0, help="order in which tracks are taken")
+    q.add_argument("--skip", type=int, default=0, help="leave out the first N tracks of that order")
+    q.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_data_pack)
     q = data_sub.add_parser("info", help="summarise a built data set", description="Items, hours per split and licences of a built data set.")
     q.add_argument("dir", help="data set folder")
     q.set_defaults(func=cmd_data_info)

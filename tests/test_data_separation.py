@@ -245,3 +245,23 @@ def test_real_tracks_sum_exactly_and_are_deterministic(tmp_path, kind):
     else:
         assert a.stems == ("vocals", "accompaniment")
     assert augment.rms_db(a.load("accompaniment")) > -45.0
+
+
+def test_pack_makes_a_smaller_lossy_copy_that_reads_the_same_way(tmp_path, fixture_set):
+    from noisyneuron.models.data.pack import pack_separation
+
+    first = pack_separation(fixture_set, tmp_path / "p1", max_mb=0.5, split="train", progress=False)
+    assert first["tracks"] == 2 and first["bytes"] < 500_000
+    packed = separation_tracks(tmp_path / "p1", "train")
+    originals = {t.id: t for t in separation_tracks(fixture_set, "train")}
+    for t in packed:
+        assert t.meta["packed"] and not (t.path / "mixture.flac").exists()
+        mix = t.load("mixture")
+        assert np.array_equal(mix, np.sum([t.load(s) for s in t.stems], axis=0, dtype=np.float32))
+        ref = originals[t.id].load("vocals")
+        err = t.load("vocals") - ref
+        assert 10 * np.log10(np.sum(ref**2) / np.sum(err**2)) > 10.0  # lossy, but the same audio
+    tiny = pack_separation(fixture_set, tmp_path / "p2", max_mb=0.3, split="train", progress=False)
+    assert tiny["tracks"] < 2  # the budget holds
+    rest = pack_separation(fixture_set, tmp_path / "p3", max_mb=0.5, split="train", skip=1, progress=False)
+    assert rest["tracks"] == 1 and rest["next_skip"] == 2

@@ -12,6 +12,10 @@ The mixture equals the sum of the stem files exactly, sample for sample: stems a
 16-bit integers first and the mixture is their integer sum, and ``int / 32768`` sums exactly in
 float32. An instrumental track (``"instrumental": true``) has an all-zero vocals stem.
 
+A *packed* set (``noisyneuron data pack``, ``"packed": true`` in ``track.json``) is a compact
+lossy copy for moving training data to another machine: stems as OGG Vorbis, no mixture file
+(``load("mixture")`` sums the decoded stems, so the sum stays exact there too).
+
 Classification (``kind == "classification"``), mono, 16 kHz, 24-bit FLAC (low noise floors
 survive)::
 
@@ -112,10 +116,18 @@ class SeparationTrack:
         if name == "accompaniment" and "accompaniment" not in self.stems:
             parts = [self.load(s) for s in self.stems if s != "vocals"]
             return np.sum(parts, axis=0, dtype=np.float32)
+        if name == "mixture" and self.meta.get("packed"):
+            return np.sum([self.load(s) for s in self.stems], axis=0, dtype=np.float32)
         if not self.has(name):
             raise KeyError(f"track {self.id} has no stem {name!r} (it has {', '.join(self.stems)})")
-        audio, _ = sf.read(self.path / f"{name}.flac", dtype="float32", always_2d=True)
-        return audio
+        audio, _ = sf.read(self.stem_path(name), dtype="float32", always_2d=True)
+        frames = int(round(self.seconds * SEPARATION_RATE))
+        return audio[:frames] if len(audio) >= frames else np.pad(audio, ((0, frames - len(audio)), (0, 0)))
+
+    def stem_path(self, name: str) -> Path:
+        """The file of a stem: FLAC in a built set, OGG Vorbis in a packed one (``data pack``)."""
+        flac = self.path / f"{name}.flac"
+        return flac if flac.is_file() or not self.meta.get("packed") else self.path / f"{name}.ogg"
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike) -> SeparationTrack:
