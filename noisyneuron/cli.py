@@ -360,6 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samplerate", "-r", type=int, default=None, help="resample to this rate in Hz (default: the file's)")
     p.set_defaults(func=cmd_process)
 
+    from noisyneuron import separate as separate_cmd
+
+    p = sub.add_parser(
+        "separate", help="split files into stems (vocals, drums, bass, other) with our model or Demucs",
+        description="Split whole files into stems, offline and faster than real time: any format, sample rate and channel count in; one folder of stems per input out.",
+        epilog=(
+            "examples:\n"
+            "  noisyneuron separate song.mp3                    vocals, drums, bass, other in separated/song/\n"
+            "  noisyneuron separate a.flac b.wav --stems 2      vocals + accompaniment\n"
+            "  noisyneuron separate song.mp3 --stems drums      drums + no_drums (practice along)\n"
+            "  noisyneuron separate song.mp3 --model demucs     Demucs HTDemucs, when its weights are here\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    separate_cmd.add_cli_arguments(p)
+    p.set_defaults(func=lambda a: separate_cmd.cli_main(a))
+
     p = sub.add_parser("demo", help="render the demo song and run it through a chain into WAV files")
     add_chain_options(p)
     p.add_argument("--out-dir", default=".", help="directory for the WAV files (default .)")

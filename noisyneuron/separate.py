@@ -1,0 +1,262 @@
+"""``noisyneuron separate``: split whole files into stems, offline.
+
+For each input ``song.flac`` the stems go to ``OUT/song/<stem>.wav`` (or ``.flac``), written
+atomically (each appears only once complete; existing files are replaced):
+
+- ``--stems 4`` (default): every stem of the model: vocals, drums, bass, other (a Demucs model
+  with more sources, e.g. htdemucs_6s, writes all of them);
+- ``--stems 2``: ``vocals`` and ``accompaniment`` = mixture - vocals;
+- ``--stems NAME`` (vocals, drums, bass, other): ``NAME`` and ``no_NAME`` = mixture - NAME.
+
+The pair of ``--stems 2``/``--stems NAME`` therefore adds up to the input exactly (to the 24-bit
+output quantisation); with our model the four stems of ``--stems 4`` do too.
+
+Models: ``ours`` (default) is the streaming separator (:mod:`noisyneuron.models.separator`) run
+offline, chunk by chunk (:func:`noisyneuron.models.apply.separate_array`); ``demucs`` is Meta's
+htdemucs (:mod:`noisyneuron.models.demucs_backend`), better but much slower, with weights from
+the local cache or ``--demucs-weights``.
+
+Rates and channels: each file is read at its own rate and channel count, and its stems are written
+at that rate and channel count. Our model runs natively at 44.1 and 48 kHz; files at other rates
+are resampled to 44.1 kHz for it (soxr, HQ) and the stems resampled back. Demucs models resample to
+their own rate (44.1 kHz) and back. Mono files give mono stems; files with more than two channels
+are separated on their first two channels and the others go, unchanged, into ``other`` (into
+``accompaniment``/``no_NAME`` for the two-stem outputs).
+
+WAV and FLAC are written as 24-bit PCM, clipped to [-1, 1] (the count is reported if any sample
+clipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from noisyneuron.errors import UserError
+
+__all__ = ["separate_files", "add_cli_arguments", "cli_main", "MODELS", "STEM_CHOICES"]
+
+#: Values of ``model``.
+MODELS = ("ours", "demucs")
+#: Values of ``stems`` besides a single stem name.
+STEM_CHOICES = ("4", "2")
+_FORMATS = ("wav", "flac")
+_NATIVE_RATES = (44100, 48000)
+_FALLBACK_RATE = 44100
+
+
+def _print(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _check_stems_syntax(stems: str) -> str:
+    stems = str(stems).strip().lower()
+    if not stems or (stems not in STEM_CHOICES and not stems.replace("_", "").isalnum()):
+        raise UserError(f"--stems {stems!r}: use 4, 2, vocals, drums, bass or other")
+    return stems
+
+
+def _outputs_for(stems: str, sources: list[str]) -> list[str]:
+    """Names of the files written for ``stems`` given the model's ``sources``."""
+    if stems == "4":
+        return list(sources)
+    if stems == "2":
+        if "vocals" not in sources:
+            raise UserError(f"--stems 2 needs a vocals stem; this model has {', '.join(sources)}")
+        return ["vocals", "accompaniment"]
+    if stems not in sources:
+        raise UserError(f"--stems {stems!r}: use 4, 2 or one of {', '.join(sources)}")
+    return [stems, f"no_{stems}"]
+
+
+def _load_ours(net):
+    if net is not None:
+        return net
+    try:
+        from noisyneuron.models.pretrained import load_separator
+    except ModuleNotFoundError as error:
+        if error.name != "noisyneuron.models.pretrained":
+            raise
+        raise UserError("the shipped separator model is missing from this installation; reinstall noisyneuron or use --model demucs") from None
+    return load_separator()
+
+
+def separate_files(
+    inputs: list[str | os.PathLike],
+    out_dir: str | os.PathLike = "separated",
+    stems: str = "4",
+    model: str = "ours",
+    demucs_weights: str | os.PathLike | None = None,
+    net=None,
+    progress: bool = True,
+    output_format: str = "wav",
+) -> list[Path]:
+    """Separate each input file into stem files under ``out_dir/<input name>/``.
+
+    Args:
+        inputs: audio files (WAV, FLAC, OGG, MP3...; any rate and channel count).
+        out_dir: output folder, created if needed; existing stem files in it are replaced.
+        stems: ``"4"`` (every stem of the model), ``"2"`` (vocals + accompaniment) or a stem
+            name (that stem + ``no_<name>``); see the module docstring.
+        model: ``"ours"`` (the streaming separator) or ``"demucs"``.
+        demucs_weights: for ``model="demucs"``: a Demucs model file or a pretrained name
+            (default ``htdemucs`` from the local cache); see :func:`load_demucs`.
+        net: for ``model="ours"``: the :class:`SeparatorNet` to use (default: the shipped one).
+        progress: tqdm bars on stderr. A line per file (real-time factor) is printed in any case.
+        output_format: ``"wav"`` or ``"flac"`` (24-bit PCM).
+
+    Returns:
+        the written files, in order (input by input, stems in output order).
+
+    Raises:
+        UserError: one line: no inputs, a missing/unreadable input, two inputs with the same
+            name, a bad ``stems``/``model``/``output_format``, missing Demucs weights, or an
+            output that cannot be written.
+    """
+    from noisyneuron.realtime.files import FileSink, audio_info, read_audio_checked
+
+    model = str(model).strip().lower()
+    if model not in MODELS:
+        raise UserError(f"unknown model {model!r}: use ours or demucs")
+    output_format = str(output_format).strip().lower().lstrip(".")
+    if output_format not in _FORMATS:
+        raise UserError(f"unknown output format {output_format!r}: use wav or flac")
+    stems = _check_stems_syntax(stems)
+    if demucs_weights is not None and model != "demucs":
+        raise UserError("--demucs-weights is for --model demucs; add --model demucs or leave it out")
+    inputs = [Path(p) for p in inputs]
+    if not inputs:
+        raise UserError("no input files: give one or more audio files to separate")
+
+    # Check every input before the (long) work starts, so a typo in the last one fails at once.
+    infos = [audio_info(p) for p in inputs]
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder (it is created if needed)")
+    folders: dict[Path, Path] = {}
+    for p in inputs:
+        folder = out_dir / p.stem
+        if folder in folders:
+            raise UserError(f"{folders[folder]} and {p} would both write to {folder}; rename one or separate them in two runs")
+        folders[folder] = p
+
+    if model == "ours":
+        separator = _load_ours(net)
+        sources = list(separator.config.stems)
+    else:
+        from noisyneuron.models.demucs_backend import DEFAULT_DEMUCS_MODEL, load_demucs
+
+        separator = load_demucs(demucs_weights or DEFAULT_DEMUCS_MODEL)
+        sources = list(separator.sources)
+    names = _outputs_for(stems, sources)
+
+    written: list[Path] = []
+    for path, info, folder in zip(inputs, infos, folders):
+        started = time.perf_counter()
+        audio, rate = _read(read_audio_checked, path, info, model)
+        result = _separate(separator, model, audio, rate, info.sample_rate, progress)
+        files = _arrange(result, names, audio if rate == info.sample_rate else None, path, info, read_audio_checked)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"cannot create {folder} ({error.strerror or error}); choose another --out") from None
+        clipped = 0
+        for name, stem in files.items():
+            target = folder / f"{name}.{output_format}"
+            with FileSink(target, info.sample_rate, stem.shape[1]) as sink:
+                sink.write(stem)
+            clipped += sink.clipped
+            written.append(target)
+        elapsed = time.perf_counter() - started
+        seconds = len(audio) / rate
+        rtf = elapsed / seconds if seconds else 0.0
+        line = (
+            f"{path}: {', '.join(files)} in {folder}/ - {seconds:.1f} s of audio in {elapsed:.1f} s "
+            f"({rtf:.2f}x real time, {model})"
+        )
+        if clipped:
+            line += f"; {clipped} samples clipped to [-1, 1]"
+        _print(line)
+    return written
+
+
+def _read(read_audio_checked, path: Path, info, model: str) -> tuple[np.ndarray, int]:
+    """The file's audio at the rate the model runs it at (Hz)."""
+    if model == "ours" and info.sample_rate not in _NATIVE_RATES:
+        audio, rate, _ = read_audio_checked(path, sample_rate=_FALLBACK_RATE)
+    else:
+        audio, rate, _ = read_audio_checked(path)
+    return audio, int(rate)
+
+
+def _separate(separator, model: str, audio: np.ndarray, rate: int, file_rate: int, progress: bool) -> dict[str, np.ndarray]:
+    """Stems at ``file_rate`` (resampled back from ``rate`` if they differ)."""
+    if model == "ours":
+        from noisyneuron.models.apply import separate_array
+
+        result = separate_array(separator, audio, rate, progress=progress)
+    else:
+        from noisyneuron.models.demucs_backend import separate_demucs
+
+        result = separate_demucs(separator, audio, rate, progress=progress)
+    if rate != file_rate:
+        import soxr
+
+        frames = int(round(len(audio) * file_rate / rate))
+        back = {}
+        for name, stem in result.items():
+            y = soxr.resample(np.ascontiguousarray(stem), rate, file_rate, quality="HQ")
+            y = y.reshape(len(y), -1)[:frames]
+            if len(y) < frames:
+                y = np.pad(y, ((0, frames - len(y)), (0, 0)))
+            back[name] = np.ascontiguousarray(y, dtype=np.float32)
+        result = back
+    return result
+
+
+def _arrange(result: dict[str, np.ndarray], names: list[str], mixture: np.ndarray | None, path: Path, info, read_audio_checked) -> dict[str, np.ndarray]:
+    """The output arrays by file name; ``no_X``/``accompaniment`` are mixture - X, with the
+    mixture at the file's rate (read again if the model ran at another rate)."""
+    if names[1:] and names[1] in ("accompaniment", f"no_{names[0]}"):
+        if mixture is None:
+            mixture, _, _ = read_audio_checked(path)
+        first = result[names[0]]
+        n = min(len(first), len(mixture))
+        rest = mixture[:n] - first[:n]
+        return {names[0]: first, names[1]: rest}
+    return {name: result[name] for name in names}
+
+
+# ----- command line -----------------------------------------------------------------------------
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``noisyneuron separate`` arguments to ``parser``."""
+    parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files to separate (WAV, FLAC, OGG, MP3)")
+    parser.add_argument("--out", default="separated", metavar="DIR", help="output folder; stems go to DIR/<input name>/ (default: separated)")
+    parser.add_argument(
+        "--stems", default="4", metavar="4|2|NAME",
+        help="4: vocals, drums, bass, other; 2: vocals + accompaniment; vocals/drums/bass/other: that stem + no_<stem> (default: 4)",
+    )
+    parser.add_argument("--model", default="ours", metavar="ours|demucs", help="ours (fast, the live separator) or demucs (htdemucs: better, slower) (default: ours)")
+    parser.add_argument("--demucs-weights", metavar="FILE", default=None, help="Demucs model file (.th) or pretrained name, for --model demucs (default: htdemucs from the local cache)")
+    parser.add_argument("--format", default="wav", metavar="wav|flac", dest="format", help="output format, 24-bit (default: wav)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    """Run ``noisyneuron separate`` from parsed arguments; returns the exit status (0).
+    Raises :class:`UserError` (one line, exit 2) for bad input."""
+    separate_files(
+        args.inputs,
+        args.out,
+        stems=args.stems,
+        model=args.model,
+        demucs_weights=args.demucs_weights,
+        progress=not args.quiet,
+        output_format=args.format,
+    )
+    return 0

@@ -1,0 +1,278 @@
+"""Offline separation: chunked separate_array, the Demucs backend and `noisyneuron separate`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from noisyneuron.errors import UserError
+from noisyneuron.models.apply import separate_array
+from noisyneuron.models.separator import SeparatorConfig, SeparatorNet
+from noisyneuron.separate import add_cli_arguments, cli_main, separate_files
+
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return SeparatorNet(SeparatorConfig(hidden=32, layers=1)).eval()
+
+
+def _noise(frames, channels, seed=0, level=0.2):
+    return (level * np.random.default_rng(seed).standard_normal((frames, channels))).astype(np.float32)
+
+
+def _full_forward(net, audio, sample_rate):
+    """net(whole signal) as {stem: (frames, channels)}, mono handled like separate_array."""
+    x = torch.from_numpy(np.ascontiguousarray(audio[:, :2].T))[None]
+    if audio.shape[1] == 1:
+        x = x.repeat(1, 2, 1)
+    with torch.no_grad():
+        y = net(x, sample_rate)[0].numpy()  # (S, C, T)
+    if audio.shape[1] == 1:
+        y = y.mean(axis=1, keepdims=True)
+    return {name: y[i].T for i, name in enumerate(net.config.stems)}
+
+
+# ----- separate_array ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "sample_rate, channels, frames",
+    [(44100, 2, 44100 + 123), (44100, 1, 30001), (48000, 2, 40000 + 7), (48000, 1, 500)],
+)
+def test_chunked_equals_full_forward(net, sample_rate, channels, frames):
+    audio = _noise(frames, channels)
+    # 0.3 s chunks: 52.5 hops at 44.1 kHz, not a whole number of hops or of input blocks.
+    out = separate_array(net, audio, sample_rate, chunk_seconds=0.3)
+    ref = _full_forward(net, audio, sample_rate)
+    assert list(out) == list(STEMS)
+    for name in STEMS:
+        assert out[name].shape == (frames, channels) and out[name].dtype == np.float32
+        np.testing.assert_allclose(out[name], ref[name], atol=1e-5)
+    np.testing.assert_allclose(sum(out.values()), audio, atol=1e-5)
+
+
+def test_chunk_size_does_not_change_the_result(net):
+    audio = _noise(8000, 2, seed=1)
+    a = separate_array(net, audio, 44100, chunk_seconds=0.01)  # 2 hops per chunk
+    b = separate_array(net, audio, 44100, chunk_seconds=30.0)  # one chunk
+    for name in STEMS:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-5)
+
+
+def test_extra_channels_go_to_other_and_1d_is_mono(net):
+    audio = _noise(6000, 4, seed=2)
+    out = separate_array(net, audio, 44100)
+    np.testing.assert_array_equal(out["other"][:, 2:], audio[:, 2:])
+    for name in ("vocals", "drums", "bass"):
+        assert not out[name][:, 2:].any()
+    np.testing.assert_allclose(sum(out.values()), audio, atol=1e-5)
+    mono = separate_array(net, audio[:, 0], 44100)
+    assert mono["vocals"].shape == (6000,)
+    np.testing.assert_allclose(sum(mono.values()), audio[:, 0], atol=1e-5)
+    empty = separate_array(net, np.zeros((0, 2), np.float32), 44100)
+    assert empty["vocals"].shape == (0, 2)
+
+
+# ----- separate_files with our model ------------------------------------------------------------
+@pytest.fixture
+def inputs(tmp_path):
+    wav = tmp_path / "in" / "song.wav"
+    flac = tmp_path / "in" / "voice.flac"
+    low = tmp_path / "in" / "low.wav"
+    wav.parent.mkdir()
+    sf.write(wav, _noise(2 * 44100, 2, seed=3), 44100, subtype="FLOAT")
+    sf.write(flac, _noise(48000, 1, seed=4), 48000)
+    sf.write(low, _noise(22050 // 2, 1, seed=5), 22050, subtype="FLOAT")
+    return {"wav": wav, "flac": flac, "low": low}
+
+
+def _check_pair(folder, first, second, source):
+    mix, rate = sf.read(source, dtype="float32", always_2d=True)
+    a, ra = sf.read(folder / f"{first}.wav", dtype="float32", always_2d=True)
+    b, rb = sf.read(folder / f"{second}.wav", dtype="float32", always_2d=True)
+    assert ra == rb == rate
+    assert a.shape == b.shape == mix.shape
+    np.testing.assert_allclose(a + b, mix, atol=1e-4)
+
+
+def test_separate_files_four_two_and_one_stem(net, inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    written = separate_files([inputs["wav"], inputs["flac"]], out, stems="4", net=net, progress=False)
+    assert written == [out / "song" / f"{s}.wav" for s in STEMS] + [out / "voice" / f"{s}.wav" for s in STEMS]
+    song = {s: sf.read(out / "song" / f"{s}.wav", dtype="float32", always_2d=True) for s in STEMS}
+    assert all(rate == 44100 and a.shape == (2 * 44100, 2) for a, rate in song.values())
+    mix, _ = sf.read(inputs["wav"], dtype="float32", always_2d=True)
+    np.testing.assert_allclose(sum(a for a, _ in song.values()), mix, atol=1e-4)
+    voice = sf.read(out / "voice" / "vocals.wav", dtype="float32", always_2d=True)
+    assert voice[1] == 48000 and voice[0].shape == (48000, 1)
+    err = capsys.readouterr().err
+    assert "real time" in err and len(err.strip().splitlines()) == 2
+
+    # Again into the same folder (files replaced), two stems then one.
+    written = separate_files([inputs["wav"], inputs["flac"]], out, stems="2", net=net, progress=False)
+    assert [p.name for p in written] == ["vocals.wav", "accompaniment.wav"] * 2
+    _check_pair(out / "song", "vocals", "accompaniment", inputs["wav"])
+    _check_pair(out / "voice", "vocals", "accompaniment", inputs["flac"])
+
+    written = separate_files([inputs["flac"]], out, stems="drums", net=net, progress=False, output_format="flac")
+    assert [p.name for p in written] == ["drums.flac", "no_drums.flac"]
+    mix, _ = sf.read(inputs["flac"], dtype="float32", always_2d=True)
+    d, _ = sf.read(out / "voice" / "drums.flac", dtype="float32", always_2d=True)
+    nd, _ = sf.read(out / "voice" / "no_drums.flac", dtype="float32", always_2d=True)
+    np.testing.assert_allclose(d + nd, mix, atol=1e-4)
+    assert not list(out.rglob("*.partial*"))
+
+
+def test_other_rates_are_written_at_the_file_rate(net, inputs, tmp_path):
+    out = tmp_path / "out"
+    separate_files([inputs["low"]], out, stems="vocals", net=net, progress=False)
+    _check_pair(out / "low", "vocals", "no_vocals", inputs["low"])
+
+
+def test_cli_main(net, inputs, tmp_path, monkeypatch):
+    monkeypatch.setattr("noisyneuron.separate._load_ours", lambda _net: net)
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    args = parser.parse_args([str(inputs["flac"]), "--out", str(tmp_path / "o"), "--stems", "2", "-q"])
+    assert args.model == "ours" and args.format == "wav"
+    assert cli_main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "o" / "voice").iterdir()) == ["accompaniment.wav", "vocals.wav"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"inputs": ["missing.wav"]}, "no such file"),
+        ({"stems": "5"}, "--stems"),
+        ({"stems": "guitar!"}, "--stems"),
+        ({"model": "spleeter"}, "unknown model"),
+        ({"output_format": "mp4"}, "unknown output format"),
+        ({"demucs_weights": "x.th"}, "--model demucs"),
+        ({"inputs": []}, "no input files"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(net, inputs, tmp_path, kwargs, words):
+    args = {"inputs": [inputs["wav"]], "out_dir": tmp_path / "o", "net": net, "progress": False, **kwargs}
+    with pytest.raises(UserError) as info:
+        separate_files(**args)
+    message = str(info.value)
+    assert words in message and "\n" not in message
+
+
+def test_unreadable_and_clashing_inputs(net, inputs, tmp_path):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all" * 10)
+    for bad, words in (([junk], "not a readable audio file"), ([inputs["wav"], tmp_path / "song.flac"], "no such file")):
+        with pytest.raises(UserError) as info:
+            separate_files(bad, tmp_path / "o", net=net, progress=False)
+        assert words in str(info.value) and "\n" not in str(info.value)
+    twin = tmp_path / "song.flac"
+    sf.write(twin, _noise(1000, 2), 44100)
+    with pytest.raises(UserError, match="would both write"):
+        separate_files([inputs["wav"], twin], tmp_path / "o", net=net, progress=False)
+    assert not (tmp_path / "o").exists()  # nothing written before the inputs were checked
+
+
+# ----- Demucs -----------------------------------------------------------------------------------
+TINY_DEMUCS = dict(
+    sources=["drums", "bass", "other", "vocals"], channels=8, depth=2, dconv_comp=4, dconv_depth=1,
+    t_layers=1, t_heads=1, t_hidden_scale=1.0, nfft=512, segment=1,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_demucs_file(tmp_path_factory):
+    """A randomly initialised tiny HTDemucs saved as Demucs saves models (demucs.states format)."""
+    from demucs.htdemucs import HTDemucs
+
+    torch.manual_seed(0)
+    model = HTDemucs(**TINY_DEMUCS)
+    path = tmp_path_factory.mktemp("demucs") / "955717e8-8726e21a.th"
+    torch.save({"klass": HTDemucs, "args": (), "kwargs": dict(TINY_DEMUCS), "state": model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    return tmp_path
+
+
+def test_missing_demucs_weights_say_how_to_get_them(empty_caches):
+    from noisyneuron.models.demucs_backend import load_demucs
+
+    started = time.perf_counter()
+    with pytest.raises(UserError) as info:
+        load_demucs("htdemucs")
+    assert time.perf_counter() - started < 5
+    message = str(info.value)
+    assert "\n" not in message
+    assert "955717e8-8726e21a.th" in message and "https://" in message
+    assert str(empty_caches / "torch" / "hub" / "checkpoints") in message and "--demucs-weights" in message
+    with pytest.raises(UserError, match="unknown Demucs model"):
+        load_demucs("no_such_model")
+    with pytest.raises(UserError, match="no such Demucs model file"):
+        load_demucs(str(empty_caches / "nothing.th"))
+    junk = empty_caches / "junk.th"
+    junk.write_bytes(b"junk")
+    with pytest.raises(UserError, match="not a Demucs model file"):
+        load_demucs(junk)
+
+
+def test_demucs_file_end_to_end(tiny_demucs_file, inputs, tmp_path):
+    from noisyneuron.models.demucs_backend import load_demucs, separate_demucs
+
+    model = load_demucs(tiny_demucs_file)
+    assert list(model.sources) == ["drums", "bass", "other", "vocals"]
+    stereo = _noise(30000, 3, seed=6)  # 3 channels at 48 kHz: resampled to 44.1 and back
+    out = separate_demucs(model, stereo, 48000)
+    assert list(out) == ["drums", "bass", "other", "vocals"]
+    assert all(a.shape == (30000, 3) and a.dtype == np.float32 and np.isfinite(a).all() for a in out.values())
+    np.testing.assert_array_equal(out["other"][:, 2], stereo[:, 2])
+
+    written = separate_files([inputs["flac"]], tmp_path / "o", stems="vocals", model="demucs", demucs_weights=tiny_demucs_file, progress=False)
+    assert [p.name for p in written] == ["vocals.wav", "no_vocals.wav"]
+    _check_pair(tmp_path / "o" / "voice", "vocals", "no_vocals", inputs["flac"])
+
+
+def test_demucs_pretrained_name_from_the_torch_hub_cache(tiny_demucs_file, empty_caches, inputs, tmp_path):
+    checkpoints = empty_caches / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / tiny_demucs_file.name).write_bytes(tiny_demucs_file.read_bytes())
+    written = separate_files([inputs["flac"]], tmp_path / "o", stems="4", model="demucs", progress=False)
+    assert [p.name for p in written] == ["drums.wav", "bass.wav", "other.wav", "vocals.wav"]
+    drums, rate = sf.read(written[0], dtype="float32", always_2d=True)
+    assert rate == 48000 and drums.shape == (48000, 1)
+
+
+def test_demucs_pretrained_name_from_the_huggingface_cache(empty_caches):
+    """Demucs 4.1.0 downloads named models into the HuggingFace cache; they load from there."""
+    import json
+
+    from demucs.apply import BagOfModels
+    from demucs.htdemucs import HTDemucs
+    from safetensors.torch import save_file
+
+    from noisyneuron.models.demucs_backend import load_demucs
+
+    repo = empty_caches / "hf" / "hub" / "models--adefossez--HTDemucs"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    (snapshot / "htdemucs.yaml").write_text("models: ['955717e8']\n")
+    state = {k: v.contiguous() for k, v in HTDemucs(**TINY_DEMUCS).state_dict().items()}
+    metadata = {"klass": "demucs.htdemucs.HTDemucs", "args": "[]", "kwargs": json.dumps(TINY_DEMUCS)}
+    save_file(state, str(snapshot / "955717e8.safetensors"), metadata=metadata)
+    model = load_demucs("htdemucs")
+    assert isinstance(model, BagOfModels) and list(model.sources) == TINY_DEMUCS["sources"]
