@@ -451,6 +451,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("dir", help="data set folder")
     q.set_defaults(func=cmd_data_info)
 
+    from noisyneuron.models import training
+
+    p = sub.add_parser("train", help="train a model on a built data set", description="Train a model on a built data set.")
+    train_sub = p.add_subparsers(dest="model_kind", metavar="MODEL", required=True)
+    q = train_sub.add_parser(
+        "separator", help="the streaming separator (CPU by default, --device cuda where a GPU exists)",
+        description=(training.__doc__ or "").strip().split("\n\n")[0],
+    )
+    training.add_cli_arguments(q)
+    q.set_defaults(func=lambda a: training.cli_main(a))
+
     p = sub.add_parser(
         "eval", help="evaluation reports: SDR / accuracy side by side with peers",
         description="Evaluate systems on a built data set's held-out split; writes markdown, JSON and PNG reports.",
