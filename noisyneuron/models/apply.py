@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["separate_array"]
+__all__ = ["separate_array", "as_frames_channels"]
 
 
 def _padded_segment(wave: torch.Tensor, start: int, stop: int) -> torch.Tensor:
@@ -39,6 +39,17 @@ def _padded_segment(wave: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     if left or right:
         seg = nn.functional.pad(seg, (left, right))
     return seg
+
+
+def as_frames_channels(audio: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``audio`` as float32 (frames, channels), and whether it was 1-D (mono without an axis)."""
+    x = np.asarray(audio, dtype=np.float32)
+    one_d = x.ndim == 1
+    if one_d:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"audio must be (frames, channels), got shape {np.shape(audio)}")
+    return x, one_d
 
 
 def separate_array(
@@ -70,12 +81,7 @@ def separate_array(
     """
     cfg = net.config
     stems = tuple(cfg.stems)
-    x = np.asarray(audio, dtype=np.float32)
-    one_d = x.ndim == 1
-    if one_d:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[1] < 1:
-        raise ValueError(f"audio must be (frames, channels), got shape {np.shape(audio)}")
+    x, one_d = as_frames_channels(audio)
     if not (math.isfinite(sample_rate) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
     if not chunk_seconds > 0:

@@ -202,12 +202,9 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
     import soxr
     from demucs.apply import apply_model
 
-    x = np.asarray(audio, dtype=np.float32)
-    one_d = x.ndim == 1
-    if one_d:
-        x = x[:, None]
-    if x.ndim != 2 or x.shape[1] < 1:
-        raise ValueError(f"audio must be (frames, channels), got shape {np.shape(audio)}")
+    from noisyneuron.models.apply import as_frames_channels
+
+    x, one_d = as_frames_channels(audio)
     frames, channels = x.shape
     sources = list(model.sources)
     model_rate = int(model.samplerate)
