@@ -271,6 +271,25 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from noisyneuron.models.data.layout import check_track, read_manifest, separation_tracks
+
+    manifest = read_manifest(args.dir)
+    if manifest["kind"] != "separation":
+        raise UserError(f"{args.dir}: `data check` reads separation data sets; this one is {manifest['kind']}")
+    tracks = separation_tracks(args.dir)
+    bad = 0
+    for track in tqdm(tracks, desc="checking", unit="track", disable=args.quiet):
+        problems = check_track(track)
+        if problems:
+            bad += 1
+            print(f"{track.split}/{track.id}: {'; '.join(problems)}")
+    _print(f"{len(tracks) - bad} of {len(tracks)} tracks sound" + (f"; delete the {bad} listed and build again to remake them" if bad else ""))
+    return 1 if bad else 0
+
+
 def cmd_data_pack(args: argparse.Namespace) -> int:
     from noisyneuron.models.data.pack import pack_separation
 
@@ -447,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--skip", type=int, default=0, help="leave out the first N tracks of that order")
     q.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_data_pack)
+    q = data_sub.add_parser(
+        "check", help="verify a separation set: every mixture exactly the sum of its stems",
+        description="Read every track and report any whose files are unreadable, of the wrong length, or whose mixture is not exactly the sum of its stems. Exit 1 if any.",
+    )
+    q.add_argument("dir", help="data set folder")
+    q.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_data_check)
     q = data_sub.add_parser("info", help="summarise a built data set", description="Items, hours per split and licences of a built data set.")
     q.add_argument("dir", help="data set folder")
     q.set_defaults(func=cmd_data_info)

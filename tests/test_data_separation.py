@@ -265,3 +265,21 @@ def test_pack_makes_a_smaller_lossy_copy_that_reads_the_same_way(tmp_path, fixtu
     assert tiny["tracks"] < 2  # the budget holds
     rest = pack_separation(fixture_set, tmp_path / "p3", max_mb=0.5, split="train", skip=1, progress=False)
     assert rest["tracks"] == 1 and rest["next_skip"] == 2
+
+
+def test_non_finite_stems_are_refused_and_check_finds_a_broken_mixture(tmp_path):
+    import soundfile as sf
+
+    from noisyneuron.models.data.layout import check_track
+
+    bad = np.zeros((100, 2))
+    bad[5, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite.*vocals"):
+        write_separation_track(tmp_path, "test", "nan", {"vocals": bad, "accompaniment": np.zeros((100, 2))}, {})
+    assert separation_tracks(tmp_path) == []
+    x = np.full((100, 2), 0.25)
+    track = write_separation_track(tmp_path, "test", "ok", {"vocals": x, "accompaniment": x}, {})
+    assert check_track(track) == []
+    sf.write(track.path / "mixture.flac", np.full((100, 2), 0.25), 44100, subtype="PCM_16")
+    problems = check_track(track)
+    assert len(problems) == 1 and "differs from the sum" in problems[0]

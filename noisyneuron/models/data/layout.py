@@ -47,6 +47,7 @@ __all__ = [
     "ClassificationClip",
     "write_separation_track",
     "separation_tracks",
+    "check_track",
     "track_exists",
     "write_classification_clip",
     "classification_clips",
@@ -155,6 +156,9 @@ def write_separation_track(root: str | os.PathLike, split: str, track_id: str, s
     ``quantise_gain``). The track appears atomically: written under ``<track_id>.partial`` and
     renamed. Returns the written track.
     """
+    bad = [k for k, v in stems.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise ValueError(f"non-finite samples in stem(s) {', '.join(bad)}")
     frames = {np.asarray(s).shape for s in stems.values()}
     if len(frames) != 1 or len(next(iter(frames))) != 2 or next(iter(frames))[1] != 2:
         raise ValueError(f"stems must share one (frames, 2) shape, got {sorted(frames)}")
@@ -187,6 +191,29 @@ def write_separation_track(root: str | os.PathLike, split: str, track_id: str, s
 def track_exists(root: str | os.PathLike, split: str, track_id: str) -> bool:
     """Whether a complete track ``track_id`` is on disk (a resumed build skips it)."""
     return (Path(root) / split / track_id / "track.json").is_file()
+
+
+def check_track(track: SeparationTrack) -> list[str]:
+    """Problems with a track on disk (empty when it is sound): unreadable or mismatched stem
+    files, or a mixture that is not exactly the sum of its stems."""
+    problems = []
+    try:
+        stems = {s: track.load(s) for s in track.stems}
+        mix = track.load("mixture")
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return [f"unreadable: {type(exc).__name__}: {exc}"]
+    frames = int(round(track.seconds * SEPARATION_RATE))
+    for name, audio in list(stems.items()) + [("mixture", mix)]:
+        if audio.shape != (frames, 2):
+            problems.append(f"{name}: shape {audio.shape}, expected ({frames}, 2)")
+    if not problems:
+        diff = mix - np.sum(list(stems.values()), axis=0, dtype=np.float32)
+        bad = int(np.count_nonzero(diff))
+        if bad:
+            problems.append(f"mixture differs from the sum of the stems in {bad} samples (max {float(np.max(np.abs(diff))):.3g})")
+    if track.instrumental and np.any(stems["vocals"]):
+        problems.append("marked instrumental but the vocals stem is not silent")
+    return problems
 
 
 def separation_tracks(root: str | os.PathLike, split: str | None = None) -> list[SeparationTrack]:
