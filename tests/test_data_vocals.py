@@ -179,3 +179,14 @@ def test_random_melody_is_deterministic():
     a = vocals.random_melody(20.0, np.random.default_rng(5))
     b = vocals.random_melody(20.0, np.random.default_rng(5))
     assert a == b and a != vocals.random_melody(20.0, np.random.default_rng(6))
+
+
+def test_nan_world_codes_become_quiet_unvoiced_frames():
+    # d4c coded some klettres frames' aperiodicity as NaN, which made whole vocal stems NaN
+    f0 = np.array([200.0, 210.0, 220.0])
+    sp = np.array([[-20.0, -30.0], [np.nan, -31.0], [-22.0, -33.0]])
+    ap = np.array([[-5.0], [-6.0], [-np.inf]])
+    f0c, spc, apc = vocals._finite_codes(f0, sp, ap)
+    assert np.all(np.isfinite(spc)) and np.all(np.isfinite(apc))
+    assert list(f0c) == [200.0, 0.0, 0.0]
+    assert spc[1, 0] == -33.0 and apc[2, 0] == 0.0 and spc[0, 0] == -20.0

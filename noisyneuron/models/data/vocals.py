@@ -327,6 +327,18 @@ def _fill_voicing_holes(f0: np.ndarray, max_frames: int) -> np.ndarray:
     return f0
 
 
+def _finite_codes(f0: np.ndarray, sp_coded: np.ndarray, ap_coded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WORLD codes with no NaN or inf: d4c's aperiodicity of some klettres frames codes to NaN
+    (log of zero), which made whole vocals NaN. Such frames become unvoiced, fully aperiodic
+    (code 0) and as quiet as the quietest finite envelope value."""
+    bad = ~(np.all(np.isfinite(sp_coded), axis=1) & np.all(np.isfinite(ap_coded), axis=1))
+    if not bad.any():
+        return f0, sp_coded, ap_coded
+    finite = sp_coded[np.isfinite(sp_coded)]
+    floor = float(finite.min()) if finite.size else -60.0
+    return np.where(bad, 0.0, f0), np.where(np.isfinite(sp_coded), sp_coded, floor), np.where(np.isfinite(ap_coded), ap_coded, 0.0)
+
+
 def _analyse(audio: np.ndarray, fs: int) -> _Params:
     """Analyse mono audio with WORLD (dio + stonemask, cheaptrick, d4c) after trimming silence."""
     pw = _pyworld()
@@ -335,10 +347,11 @@ def _analyse(audio: np.ndarray, fs: int) -> _Params:
     f0 = _fill_voicing_holes(pw.stonemask(x, f0, t, fs), max_frames=12)
     sp = pw.cheaptrick(x, f0, t, fs)
     ap = pw.d4c(x, f0, t, fs)
+    f0, sp_coded, ap_coded = _finite_codes(f0, pw.code_spectral_envelope(sp, fs, _SP_DIMS), pw.code_aperiodicity(ap, fs))
     return _Params(
         f0=f0.astype(np.float32),
-        sp=pw.code_spectral_envelope(sp, fs, _SP_DIMS).astype(np.float32),
-        ap=pw.code_aperiodicity(ap, fs).astype(np.float32),
+        sp=sp_coded.astype(np.float32),
+        ap=ap_coded.astype(np.float32),
         fs=int(fs),
     )
 
@@ -523,6 +536,8 @@ def _render_world_phrase(
     else:
         f0 = src_f0 * voiced
     y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(np.clip(ap, 0.0, 1.0)), fs, _FRAME_MS)
+    # a near-silent clip can leave NaN in WORLD's envelopes (log of zero); such frames are silence
+    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     # gate: exact silence outside the slots, 10 ms fades, 40 ms tails
     gate = np.repeat(active.astype(float), int(round(fs * _FRAME_S)))
     release = np.exp(-np.arange(int(0.04 * fs)) / (0.012 * fs))
@@ -857,6 +872,7 @@ def _sing_festival(notes: list[MelodyNote], seconds: float, rng: np.random.Gener
         sung = _sung_f0(phrase, a / fs, len(f0), style, rng)
         f0 = np.where(f0 > 0, sung, 0.0)
         y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(np.clip(ap, 0.0, 1.0)), fs, _FRAME_MS)
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)  # see _render_world_phrase
         gain_db = float(rng.uniform(-4.0, 3.0))
         _place(out, _resample(y, fs, sample_rate) * 10 ** (gain_db / 20), a / fs, sample_rate)
     return out, {"voice": "festival:kal_diphone", "lyrics": words}
