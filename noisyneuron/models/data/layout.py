@@ -147,6 +147,8 @@ def _quantise(stems: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.n
         if int(np.max(np.abs(total), initial=0)) <= _FULL_SCALE:
             return {k: v.astype(np.int16) for k, v in ints.items()}, total.astype(np.int16), gain
         gain *= 0.99  # rounding pushed a sample over full scale: rare, retry a little lower
+        if gain < 1e-3:  # cannot happen with finite stems (checked by the caller)
+            raise ValueError("stems cannot be quantised without clipping")
 
 
 def write_separation_track(root: str | os.PathLike, split: str, track_id: str, stems: dict[str, np.ndarray], meta: dict) -> SeparationTrack:
