@@ -66,3 +66,23 @@ def test_eval_on_a_missing_data_set_is_one_line(tmp_path):
         proc = nn("eval", what, "--data", str(tmp_path / "nope"), check=False)
         assert proc.returncode == 2
         assert proc.stderr.strip().count("\n") == 0 and "noisyneuron: error:" in proc.stderr
+
+
+def test_eval_separation_scores_our_separator_beside_its_ceiling(sets, tmp_path):
+    import torch
+
+    from noisyneuron.models.pretrained import EXPORT_FORMAT
+    from noisyneuron.models.separator import SeparatorConfig, SeparatorNet
+
+    cfg = SeparatorConfig(hidden=16, layers=1)
+    weights = tmp_path / "tiny.pt"
+    torch.save({"format": EXPORT_FORMAT, "config": cfg.as_dict(), "state_dict": SeparatorNet(cfg).state_dict(), "steps": 0}, weights)
+    out = tmp_path / "rep"
+    nn("eval", "separation", "--data", str(sets / "sep"), "--system", "separator", "--system", "irm-sep",
+       "--separator-weights", str(weights), "--out", str(out), "-q")
+    report = json.loads((out / "separation.json").read_text())
+    systems = {s["name"]: s for s in report["systems"]}
+    assert systems["separator"]["latency_samples"] == 1007
+    assert "tiny.pt" in systems["separator"]["description"]
+    missing = nn("eval", "separation", "--data", str(sets / "sep"), "--system", "separator", "--separator-weights", str(tmp_path / "no.pt"), check=False)
+    assert missing.returncode == 2 and "no such separator weights file" in missing.stderr

