@@ -56,7 +56,7 @@ def build_dataset(
     """
     if kind not in KINDS:
         raise UserError(f"unknown data set kind {kind!r}; choose one of {', '.join(KINDS)}")
-    out = Path(out)
+    out = Path(out).resolve()  # tools run in their own folders (festival): paths must be absolute
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     if manifest_path.is_file():

@@ -943,7 +943,8 @@ def sing(
     if missing:
         raise UserError(f"{missing} {_INSTALL_HINT}")
     if work_dir is not None:
-        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        work_dir = Path(work_dir).resolve()  # festival runs in its own folder: relative paths break
+        work_dir.mkdir(parents=True, exist_ok=True)
     n_out = int(round(seconds * sample_rate))
     notes = _clean_melody(melody, seconds)
     style = _Style.draw(rng)
