@@ -216,7 +216,12 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 # ----- bench ----------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "dsp":
+    if args.what == "separator":
+        from noisyneuron.bench.separator import format_separator_table, run_separator_bench
+
+        result = {"separator": run_separator_bench(seconds=args.seconds)}
+        print(format_separator_table(result["separator"]))
+    elif args.what == "dsp":
         from noisyneuron.bench.dsp import format_table, run_dsp_bench
 
         result = {"dsp": run_dsp_bench(seconds=args.seconds)}
@@ -407,10 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "dsp: STFT -> mask -> inverse STFT throughput (numba vs numpy vs torch) and the karaoke "
             "chain, in multiples of real time, plus the engine's load at blocksizes 128 and 256 on "
-            "the current audio device (rtmixer vs a plain callback, with and without Python load)."
+            "the current audio device (rtmixer vs a plain callback, with and without Python load). "
+            "separator: the neural separator's real-time factor live (blocks of 256) and offline, "
+            "per-hop time p50/p99 and peak memory on one core, beside the DSP centre cut and "
+            "Spleeter in the same run."
         ),
     )
-    p.add_argument("what", choices=["dsp"], help="what to benchmark")
+    p.add_argument("what", choices=["dsp", "separator"], help="what to benchmark")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per DSP measurement")
     p.add_argument("--engine-seconds", type=float, default=5.0, help="seconds per engine measurement")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")

@@ -54,6 +54,19 @@ def _input(seconds: float) -> np.ndarray:
     return make_demo_mix(44100, seconds, seed=1)["mix"].astype(np.float32)
 
 
+def _net():
+    """The shipped separator, or (speed only) an untrained one of the same size when this build
+    ships none; returns ``(net, note)``."""
+    from noisyneuron.errors import UserError
+    from noisyneuron.models.pretrained import load_separator
+    from noisyneuron.models.separator import SeparatorNet
+
+    try:
+        return load_separator(), "shipped weights"
+    except UserError:
+        return SeparatorNet().eval(), "untrained weights of the shipped size (speed does not depend on them)"
+
+
 def _live_row(proc, audio: np.ndarray, blocksize: int, hop_seconds: float | None) -> dict:
     proc.prepare(44100, blocksize, audio.shape[1])
     warm = np.zeros((blocksize, audio.shape[1]), dtype=np.float32)
@@ -105,24 +118,25 @@ def _row(name: str, seconds: float, blocksize: int, queue) -> None:
         if name == "separator live":
             from noisyneuron.realtime.processors.separator import NeuralSeparator
 
-            proc = NeuralSeparator()
-            n_fft, hop = proc.net.config.geometry(44100)
+            net, note = _net()
+            proc = NeuralSeparator(net=net)
+            n_fft, hop = net.config.geometry(44100)
             result = _live_row(proc, audio, blocksize, hop / 44100.0)
+            result["note"] = note
         elif name == "centre-cut live":
             from noisyneuron.realtime.processors.centre_cut import CentreCutKaraoke
 
             result = _live_row(CentreCutKaraoke(), audio, blocksize, None)
         elif name == "separator offline":
             from noisyneuron.models.apply import separate_array
-            from noisyneuron.models.pretrained import load_separator
 
-            net = load_separator()
+            net, note = _net()
             separate_array(net, audio[:44100], 44100)
             rss0 = _rss_mb()
             t0 = time.perf_counter()
             separate_array(net, audio, 44100)
             elapsed = time.perf_counter() - t0
-            result = {"rtf": elapsed / seconds, "latency_ms": net.config.latency_samples / 44.1, "peak_mb": _rss_mb() - rss0}
+            result = {"rtf": elapsed / seconds, "latency_ms": net.config.latency_samples / 44.1, "peak_mb": _rss_mb() - rss0, "note": note}
         elif name == "spleeter offline":
             from noisyneuron.evaluation.separation_systems import build_separator
 
@@ -179,7 +193,10 @@ def format_separator_table(result: dict) -> str:
         lat = f"{r['latency_ms']:.2f} ms" if r.get("latency_ms") is not None else "offline"
         ratio = f"{r['vs_spleeter']:.2f}" if "vs_spleeter" in r else ""
         lines.append(f"| {name} | {r['rtf']:.3f} | {ratio} | {step} | {frac} | {lat} | {r['peak_mb']:.0f} |")
+    notes = {r["note"] for r in result["rows"].values() if r.get("note")}
     t = result["targets"]
     lines.append("")
+    for note in sorted(notes):
+        lines.append(f"separator: {note}")
     lines.append(f"targets: live separator RTF <= {t['rtf']}, p99 hop time <= {t['p99_fraction']:.2f} of the hop")
     return "\n".join(lines)

@@ -1,0 +1,19 @@
+"""`noisyneuron bench separator` measures what it says (numbers are not judged here: no timed tests)."""
+
+from __future__ import annotations
+
+from noisyneuron.bench.separator import format_separator_table, run_separator_bench
+
+
+def test_bench_rows_measure_rtf_hop_percentiles_memory_and_latency():
+    result = run_separator_bench(seconds=2.0, rows=("separator live", "centre-cut live"))
+    live = result["rows"]["separator live"]
+    assert "error" not in live, live
+    assert live["rtf"] > 0 and live["p99_ms"] >= live["p50_ms"] > 0
+    assert live["step"] == "hop" and abs(live["step_ms"] - 504 / 44.1) < 1e-6
+    assert abs(live["latency_ms"] - 1007 / 44.1) < 1e-9
+    assert live["peak_mb"] >= 0
+    dsp = result["rows"]["centre-cut live"]
+    assert dsp["step"] == "block of 256" and dsp["rtf"] > 0
+    table = format_separator_table(result)
+    assert "| separator live |" in table and "| centre-cut live |" in table
