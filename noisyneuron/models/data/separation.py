@@ -228,7 +228,17 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
             from noisyneuron.models.data.vocals import sing
 
             method = _choose_vocal_method(rng)
-            vocal = sing(melody, job.seconds, method, rng, job.split, sample_rate=sr, work_dir=Path(cache_dir) / "vocals" if cache_dir else None)
+            work = Path(cache_dir) / "vocals" if cache_dir else None
+            try:
+                vocal = sing(melody, job.seconds, method, rng, job.split, sample_rate=sr, work_dir=work)
+            except RuntimeError as exc:
+                # a synthesiser crashed on this song (festival segfaults on a few): sing it with
+                # WORLD-re-pitched speech instead, from a seed of its own (still deterministic)
+                from noisyneuron.models.data.vocals import available_methods
+
+                fallback = next(m for m in ("speech-espeak", "speech-flite", "klettres") if m in available_methods() and m != method)
+                vocal = sing(melody, job.seconds, fallback, np.random.default_rng(job.seed ^ 0x5EED), job.split, sample_rate=sr, work_dir=work)
+                vocal.meta["fallback_from"] = {"method": method, "error": str(exc).splitlines()[0][:200]}
         vocals, placement = _place_vocals(augment.fit_length(vocal.audio, frames), rng, sr)
         # vocals -6..+6 dB against the band (gated RMS, so rests do not count)
         rel = float(rng.uniform(-6.0, 6.0))

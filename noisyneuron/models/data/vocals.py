@@ -440,6 +440,17 @@ def klettres_clips(split: str) -> list[str]:
     return [c for c in _klettres_clips() if split_of("klettres:" + c) == split]
 
 
+#: klettres clips come at several rates; one phrase is re-synthesised at one rate, so every clip
+#: is analysed at this one (WORLD's aperiodicity code has a rate-dependent number of bands).
+_KLETTRES_ANALYSIS_RATE = 22050
+
+
+def _klettres_for_analysis(rel: str) -> tuple[np.ndarray, int]:
+    """A klettres clip resampled to :data:`_KLETTRES_ANALYSIS_RATE` for WORLD."""
+    audio, fs = _klettres_audio(rel)
+    return _resample(audio, fs, _KLETTRES_ANALYSIS_RATE), _KLETTRES_ANALYSIS_RATE
+
+
 def _klettres_audio(rel: str) -> tuple[np.ndarray, int]:
     """A klettres clip: mono float64 samples and their rate, Hz."""
     return _read_wav(KLETTRES_DIR / rel)
@@ -633,7 +644,7 @@ def _sing_world(
                 if not repitch:
                     slots.append((slot, clip))
                     continue
-                params = _cached(f"{_CACHE_VERSION}|klettres|{clip}", work_dir, lambda c=clip: _analyse(*_klettres_audio(c)))
+                params = _cached(f"{_CACHE_VERSION}|klettres@{_KLETTRES_ANALYSIS_RATE}|{clip}", work_dir, lambda c=clip: _analyse(*_klettres_for_analysis(c)))
             else:
                 word = slot[0].lyric.strip().lower() if slot[0].lyric.strip().isalpha() else _WORDS[vocab[int(rng.integers(len(vocab)))]]
                 params = _tts_word(method, voice, speed, word, work_dir)
