@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="set a parameter in its unit, e.g. vocals=-12 (dB), width=40 (%%), mix=50 (%%), karaoke.bypass=1; repeatable",
         )
         p.add_argument("--quiet", "-q", action="store_true", help="no progress or status lines")
+        p.add_argument("--separator-weights", metavar="FILE", help="exported separator weights for --chain separator (default: the shipped ones)")
 
     p = sub.add_parser(
         "live", help="run a chain live between devices or files",
@@ -522,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "separator_weights", None):
+        from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV
+
+        os.environ[SEPARATOR_WEIGHTS_ENV] = str(Path(args.separator_weights).resolve())
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

@@ -242,6 +242,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="4: vocals, drums, bass, other; 2: vocals + accompaniment; vocals/drums/bass/other: that stem + no_<stem> (default: 4)",
     )
     parser.add_argument("--model", default="ours", metavar="ours|demucs", help="ours (fast, the live separator) or demucs (htdemucs: better, slower) (default: ours)")
+    parser.add_argument("--separator-weights", metavar="FILE", help="exported separator weights for --model ours (default: the shipped ones)")
     parser.add_argument("--demucs-weights", metavar="FILE", default=None, help="Demucs model file (.th) or pretrained name, for --model demucs (default: htdemucs from the local cache)")
     parser.add_argument("--format", default="wav", metavar="wav|flac", dest="format", help="output format, 24-bit (default: wav)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

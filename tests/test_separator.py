@@ -128,3 +128,26 @@ def test_processor_mono_and_extra_channels(net):
     out = _run(proc, three)
     np.testing.assert_allclose(out[1007:, 2], three[:-1007, 2], atol=0)  # only delayed
     assert np.abs(out[1007:, :2] - three[:-1007, :2]).max() > 1e-3  # vocals removed there
+
+
+def test_separator_chain_uses_the_shipped_weights_and_says_when_there_are_none(net, tmp_path, monkeypatch):
+    from noisyneuron.errors import UserError
+    from noisyneuron.models import pretrained
+    from noisyneuron.realtime.chains import apply_settings, build_chain
+    from noisyneuron.realtime.offline import process_array
+
+    monkeypatch.setattr(pretrained, "SHIPPED_SEPARATOR", tmp_path / "none.pt")
+    with pytest.raises(UserError, match="ships no separator weights"):
+        build_chain("separator")
+    weights = tmp_path / "separator.pt"
+    torch.save({"format": pretrained.EXPORT_FORMAT, "config": net.config.as_dict(), "state_dict": net.state_dict()}, weights)
+    monkeypatch.setattr(pretrained, "SHIPPED_SEPARATOR", weights)
+    chain = build_chain("separator")
+    x = _signal(0.5, 44100)
+    with torch.no_grad():
+        stems = net(torch.from_numpy(x.T.copy())[None])[0].numpy()
+    out = process_array(x, chain, blocksize=256, sample_rate=44100)  # vocals off: karaoke
+    np.testing.assert_allclose(out, stems[1:].sum(0).T, atol=1e-5)
+    apply_settings(chain, ["vocals=0", "drums=off"])
+    out = process_array(x, chain, blocksize=256, sample_rate=44100)
+    np.testing.assert_allclose(out, (stems[0] + stems[2] + stems[3]).T, atol=1e-5)

@@ -498,7 +498,7 @@ def cli_main(args: argparse.Namespace) -> int:
     if getattr(args, "separator_weights", None):
         import os
 
-        from noisyneuron.evaluation.separation_systems import SEPARATOR_WEIGHTS_ENV
+        from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV
 
         if not Path(args.separator_weights).is_file():
             raise UserError(f"{args.separator_weights}: no such separator weights file")

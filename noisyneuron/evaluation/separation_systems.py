@@ -214,11 +214,6 @@ class CentreCutSystem(SeparationSystem):
 
 
 # ----- ours: the neural separator --------------------------------------------------------------
-#: Environment variable naming separator weights to evaluate instead of the shipped ones
-#: (``noisyneuron eval separation --separator-weights FILE`` sets it).
-SEPARATOR_WEIGHTS_ENV = "NOISYNEURON_SEPARATOR_WEIGHTS"
-
-
 class NeuralSeparatorSystem(SeparationSystem):
     """Our streaming causal separator (:mod:`noisyneuron.models.separator`) run offline with
     :func:`noisyneuron.models.apply.separate_array` (identical to the live output, minus the
@@ -230,7 +225,7 @@ class NeuralSeparatorSystem(SeparationSystem):
     def __init__(self) -> None:
         import torch
 
-        from noisyneuron.models.pretrained import load_separator
+        from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV, load_separator
 
         path = os.environ.get(SEPARATOR_WEIGHTS_ENV) or None
         try:

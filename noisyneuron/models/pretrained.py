@@ -16,12 +16,15 @@ import torch
 from noisyneuron.errors import UserError
 from noisyneuron.models.separator import SeparatorConfig, SeparatorNet
 
-__all__ = ["EXPORT_FORMAT", "SHIPPED_SEPARATOR", "load_separator", "has_shipped_separator"]
+__all__ = ["EXPORT_FORMAT", "SHIPPED_SEPARATOR", "SEPARATOR_WEIGHTS_ENV", "load_separator", "has_shipped_separator"]
 
 #: ``format`` tag of an exported separator file.
 EXPORT_FORMAT = "noisyneuron-separator"
 #: The separator checkpoint shipped in the package.
 SHIPPED_SEPARATOR = Path(__file__).resolve().parent / "weights" / "separator.pt"
+#: Environment variable naming other exported weights to use instead of the shipped ones
+#: (the CLI's ``--separator-weights FILE`` sets it).
+SEPARATOR_WEIGHTS_ENV = "NOISYNEURON_SEPARATOR_WEIGHTS"
 
 
 def has_shipped_separator() -> bool:
@@ -30,9 +33,12 @@ def has_shipped_separator() -> bool:
 
 
 def load_separator(path: str | os.PathLike | None = None) -> SeparatorNet:
-    """A :class:`SeparatorNet` (float32, CPU, eval mode) from an exported file (default: the
-    shipped one); ``net.export_meta`` holds the file's metadata. One-line UserError when the
-    file is missing or is not an exported separator."""
+    """A :class:`SeparatorNet` (float32, CPU, eval mode) from an exported file (default: the one
+    named by ``$NOISYNEURON_SEPARATOR_WEIGHTS``, else the shipped one); ``net.export_meta``
+    holds the file's metadata. One-line UserError when the file is missing or is not an
+    exported separator."""
+    if path is None:
+        path = os.environ.get(SEPARATOR_WEIGHTS_ENV) or None
     path = Path(path) if path is not None else SHIPPED_SEPARATOR
     if not path.is_file():
         if path == SHIPPED_SEPARATOR:

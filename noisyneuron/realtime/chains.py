@@ -19,11 +19,21 @@ def _karaoke() -> Chain:
     return Chain([CentreCutKaraoke()], name="karaoke")
 
 
+def _separator() -> Chain:
+    from noisyneuron.realtime.processors.separator import NeuralSeparator
+
+    return Chain([NeuralSeparator()], name="separator")
+
+
 #: chain name -> (builder, one-line description)
 CHAINS: dict[str, tuple[Callable[[], Chain], str]] = {
     "karaoke": (
         _karaoke,
         "remove the centre-panned vocal (DSP centre cut: stereo sources only; bass kept)",
+    ),
+    "separator": (
+        _separator,
+        "neural 4-stem separation with a gain per stem (vocals off by default: karaoke; mono too); needs the shipped weights",
     ),
 }
 
