@@ -322,6 +322,16 @@ def test_cli_trains_and_exports(fixture_data, tmp_path, capsys):
     assert training.cli_main(args) == 0
     assert model.is_file() and load_separator(model).config.hidden == 16
     assert "trained 2 steps" in capsys.readouterr().out
+    # export again from the run folder without training, at half precision
+    half = tmp_path / "half.pt"
+    args = _parse("--data", str(fixture_data), "--out", str(out), "--steps", "2", "--batch-size", "2", "--segment-seconds", "0.5",
+                  "--hidden", "16", "--layers", "1", "--export", str(half), "--export-only", "--export-dtype", "float16")
+    assert training.cli_main(args) == 0
+    assert "trained" not in capsys.readouterr().out
+    net16 = load_separator(half)
+    assert net16.export_meta["dtype"] == "float16" and half.stat().st_size < model.stat().st_size
+    with pytest.raises(UserError, match="no checkpoint"):
+        training.cli_main(_parse("--data", str(fixture_data), "--out", str(tmp_path / "nothing"), "--export", str(half), "--export-only"))
 
 
 def test_cli_rejects_bad_data(tmp_path):

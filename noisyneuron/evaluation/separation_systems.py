@@ -236,7 +236,7 @@ class NeuralSeparatorSystem(SeparationSystem):
         meta = getattr(self.net, "export_meta", {})
         self.latency_samples = int(self.net.config.latency_samples)
         self.latency_note = "causal STFT frame (n_fft - 1 samples); the live processor reports the same"
-        self.description = f"ours: streaming causal separator ({path or 'shipped weights'}, {meta.get('steps', '?')} training steps)"
+        self.description = f"ours: streaming causal separator ({path or 'shipped weights'}, {meta.get('training_steps', '?')} training steps)"
 
     def separate(self, mixture, track=None):
         from noisyneuron.models.apply import separate_array

@@ -784,6 +784,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=None, help="decode the train split into RAM (default: only with cuda)")
     parser.add_argument("--force", action="store_true", help="continue a checkpoint even if the data set changed")
     parser.add_argument("--export", metavar="PATH", default=None, help="after training, write the inference model (best valid vocals SDR) here")
+    parser.add_argument("--export-only", action="store_true", help="export the run folder's best (or latest) model without training")
+    parser.add_argument("--export-dtype", choices=["float32", "float16"], default="float32", help="weights precision of the exported file (default float32; float16 halves it)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -796,16 +798,22 @@ def cli_main(args: argparse.Namespace) -> int:
         device=args.device, seed=args.seed, workers=getattr(args, "workers", 0), hidden=args.hidden, layers=args.layers,
         torch_threads=getattr(args, "threads", None), preload=getattr(args, "preload", None),
     )
-    summary = train(config, progress=not getattr(args, "quiet", False), force=getattr(args, "force", False))
-    best = summary["best_vocals_sdr"]
-    print(
-        f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid vocals SDR "
-        + (f"{best:.2f} dB at step {summary['best_step']}" if best is not None else "n/a (no valid tracks with vocals)")
-        + f"; run folder {summary['out']}"
-    )
+    if getattr(args, "export_only", False):
+        if not args.export:
+            raise UserError("--export-only needs --export PATH")
+    else:
+        summary = train(config, progress=not getattr(args, "quiet", False), force=getattr(args, "force", False))
+        best = summary["best_vocals_sdr"]
+        print(
+            f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid vocals SDR "
+            + (f"{best:.2f} dB at step {summary['best_step']}" if best is not None else "n/a (no valid tracks with vocals)")
+            + f"; run folder {summary['out']}"
+        )
     if args.export:
         out = Path(args.out)
         source = out / "best.pt" if (out / "best.pt").is_file() else out / "checkpoint.pt"
-        meta = export_separator(source, args.export)
+        if not source.is_file():
+            raise UserError(f"{out}: no checkpoint to export (train first)")
+        meta = export_separator(source, args.export, dtype=getattr(args, "export_dtype", "float32"))
         print(f"exported {source.name} (step {meta['training_steps']}) to {args.export} ({meta['bytes'] / 1e6:.1f} MB)")
     return 0
