@@ -80,8 +80,8 @@ def write_json_atomic(path: str | os.PathLike, data: object) -> None:
 
 # ----- separation -----------------------------------------------------------------------------
 @dataclass
-class SeparationTrack:
-    """One separation track on disk. ``load(name)`` gives float32 audio, shape (frames, 2)."""
+class _StoredItem:
+    """An item on disk: where it is and its JSON metadata (id, split, seconds, sources...)."""
 
     path: Path
     meta: dict = field(repr=False)
@@ -96,7 +96,12 @@ class SeparationTrack:
 
     @property
     def seconds(self) -> float:
+        """Length, seconds."""
         return float(self.meta["seconds"])
+
+
+class SeparationTrack(_StoredItem):
+    """One separation track on disk. ``load(name)`` gives float32 audio, shape (frames, 2)."""
 
     @property
     def stems(self) -> tuple[str, ...]:
@@ -234,28 +239,12 @@ def separation_tracks(root: str | os.PathLike, split: str | None = None) -> list
 
 
 # ----- classification -------------------------------------------------------------------------
-@dataclass
-class ClassificationClip:
+class ClassificationClip(_StoredItem):
     """One labelled clip on disk. ``load()`` gives float32 mono audio, shape (frames,)."""
-
-    path: Path
-    meta: dict = field(repr=False)
-
-    @property
-    def id(self) -> str:
-        return self.meta["id"]
-
-    @property
-    def split(self) -> str:
-        return self.meta["split"]
 
     @property
     def label(self) -> str:
         return self.meta["label"]
-
-    @property
-    def seconds(self) -> float:
-        return float(self.meta["seconds"])
 
     def load(self) -> np.ndarray:
         audio, _ = sf.read(self.path, dtype="float32", always_2d=False)
