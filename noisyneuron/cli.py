@@ -420,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("what", choices=["dsp", "separator"], help="what to benchmark")
-    p.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per DSP measurement")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per measurement (default 10)")
     p.add_argument("--engine-seconds", type=float, default=5.0, help="seconds per engine measurement")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
