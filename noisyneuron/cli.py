@@ -486,16 +486,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("dir", help="data set folder")
     q.set_defaults(func=cmd_data_info)
 
-    from noisyneuron.models import training
+    from noisyneuron.models import train_options
 
     p = sub.add_parser("train", help="train a model on a built data set", description="Train a model on a built data set.")
     train_sub = p.add_subparsers(dest="model_kind", metavar="MODEL", required=True)
     q = train_sub.add_parser(
         "separator", help="the streaming separator (CPU by default, --device cuda where a GPU exists)",
-        description=(training.__doc__ or "").strip().split("\n\n")[0],
+        description=(
+            "Train the streaming separator on a separation data set's train split, validating on its "
+            "valid split; an existing checkpoint in --out is continued with the very batches an "
+            "uninterrupted run would have drawn. Writes checkpoint.pt, best.pt, log.jsonl and loss.png."
+        ),
     )
-    training.add_cli_arguments(q)
-    q.set_defaults(func=lambda a: training.cli_main(a))
+    train_options.add_cli_arguments(q)
+
+    def run_training(a: argparse.Namespace) -> int:
+        from noisyneuron.models import training
+
+        return training.cli_main(a)
+
+    q.set_defaults(func=run_training)
 
     p = sub.add_parser(
         "eval", help="evaluation reports: SDR / accuracy side by side with peers",
