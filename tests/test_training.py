@@ -122,9 +122,8 @@ def test_segments_read_the_right_samples(fixture_data):
             full = {s: sf.read(track.path / f"{s}.flac", dtype="float32", always_2d=True)[0].T for s in STEMS}
             v = full["vocals"]
             candidates = np.flatnonzero((v[0, : v.shape[1] - T + 1] == ex["stems"][0, 0, 0]) & (v[1, : v.shape[1] - T + 1] == ex["stems"][0, 1, 0]))
-            for off in candidates:
-                if np.array_equal(v[:, off : off + T], ex["stems"][0]):
-                    assert all(np.array_equal(full[s][:, off : off + T], ex["stems"][k]) for k, s in enumerate(STEMS))
+            for off in candidates:  # vocals alone can match at many offsets (silent rests): all stems must
+                if all(np.array_equal(full[s][:, off : off + T], ex["stems"][k]) for k, s in enumerate(STEMS)):
                     found = True
                     break
             if found:

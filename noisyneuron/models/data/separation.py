@@ -186,10 +186,11 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
     # render the accompaniment a little longer when a varispeed will shorten it
     span = job.seconds * 2.0 ** (max(shift, 0.0) / 12.0) + 0.05
     if kind == "synthetic":  # the fixture set: numpy-only stand-ins, same path from here on
-        from noisyneuron.models.data.synthetic import synth_accompaniment, synth_melody
+        from noisyneuron.models.data.synthetic import synth_accompaniment
+        from noisyneuron.models.data.vocals import random_melody
 
-        stems, bpm = synth_accompaniment(job.seconds, rng, sr)
-        melody = synth_melody(job.seconds, rng, bpm) if job.params.get("vocals", True) else None
+        stems, _ = synth_accompaniment(job.seconds, rng, sr)
+        melody = random_melody(job.seconds, rng) if job.params.get("vocals", True) else None
         meta["sources"].append({"kind": "synthetic", "id": source, "package": "noisyneuron", "licence": "generated"})
     elif kind == "rendered":
         from noisyneuron.models.data.instruments import render_accompaniment

@@ -2,7 +2,8 @@
 
 Same shapes and stems as the real builders (:mod:`.instruments`, :mod:`.vocals`), made with
 additive synthesis and no external tool: a kick/snare/hat pattern (drums), a low plucked line
-(bass), wide chords (other), and a formant-shaped harmonic voice singing a melody (vocals).
+(bass), wide chords (other), and a formant-shaped harmonic voice singing a melody (vocals; the
+melody comes from :func:`.vocals.random_melody`, numpy-only).
 """
 
 from __future__ import annotations
@@ -11,20 +12,7 @@ import numpy as np
 
 from noisyneuron.models.data.melody import MelodyNote, midi_to_hz
 
-__all__ = ["synth_accompaniment", "synth_vocal", "synth_melody"]
-
-
-def synth_melody(seconds: float, rng: np.random.Generator, bpm: float) -> list[MelodyNote]:
-    """Stepwise notes on a C-major-ish scale, one or two beats long, with a rest every bar or so."""
-    scale = np.array([60, 62, 64, 65, 67, 69, 71, 72])
-    beat = 60.0 / bpm
-    notes, t, idx = [], 0.25 * beat, int(rng.integers(0, len(scale)))
-    while t < seconds - beat:
-        dur = beat * float(rng.choice([1.0, 2.0]))
-        idx = int(np.clip(idx + rng.integers(-2, 3), 0, len(scale) - 1))
-        notes.append(MelodyNote(round(t, 6), round(min(dur * 0.9, seconds - t), 6), int(scale[idx]), "la"))
-        t += dur + (beat if rng.random() < 0.25 else 0.0)
-    return notes
+__all__ = ["synth_accompaniment", "synth_vocal"]
 
 
 def _tone(freq: float, n: int, sr: int, harmonics: int, decay: float) -> np.ndarray:
