@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import sounddevice as sd
 
+from noisyneuron.dsp.meters import LevelMeter
 from noisyneuron.errors import DeviceError
 from noisyneuron.realtime.chain import Chain
 from noisyneuron.realtime.devices import DeviceInfo, check_stream_settings, resolve_device
@@ -180,7 +181,11 @@ class Engine:
         self._proc_count = 0
         self._device_latency = (0, 0)
         self._saved_switch_interval = None
-        self.on_block = None  # optional callable(block) in the processing thread (meters)
+        self.on_block = None  # optional callable(block) in the processing thread, after the chain
+        #: ballistic meters of the chain's input and output (dBFS arrays read by the UI and OSC
+        #: feedback; updated in the processing thread, no locks: a reader may see one block old values)
+        self.input_meter: LevelMeter | None = None
+        self.output_meter: LevelMeter | None = None
 
     # ----- set-up ---------------------------------------------------------------------------
     @staticmethod
@@ -238,6 +243,11 @@ class Engine:
         """Prepare the chain, open the stream(s) and start processing."""
         self.chain.prepare(self.sample_rate, self.blocksize, self.channels)
         self._block = np.zeros((self.blocksize, self.channels), dtype=np.float32)
+        self.input_meter = LevelMeter(self.channels, self.sample_rate)
+        self.output_meter = LevelMeter(self.channels, self.sample_rate)
+        for meter in (self.input_meter, self.output_meter):
+            meter.update(self._block)  # compile the numba kernel now, not in the audio path
+            meter.reset()
         # Warm up: the first calls load compiled numba code and touch every buffer (can take
         # a few hundred ms); do it now, not in the first audio block.
         for _ in range(4):
@@ -458,7 +468,9 @@ class Engine:
                     block[frames:] = 0.0
             t0 = perf()
             try:
+                self.input_meter.update(block)
                 self.chain.process(block)
+                self.output_meter.update(block)
                 if self.on_block is not None:
                     self.on_block(block)
             except Exception as exc:  # a bug in a processor must not kill the audio
@@ -506,7 +518,9 @@ class Engine:
             block = self._block[:frames]
             _to_chain_channels(indata, block)
             t0 = time.perf_counter()
+            self.input_meter.update(block)
             self.chain.process(block)
+            self.output_meter.update(block)
             if self.on_block is not None:
                 self.on_block(block)
             self._proc_times[self._proc_count % _HISTORY] = time.perf_counter() - t0
