@@ -86,6 +86,8 @@ def cmd_process(args: argparse.Namespace) -> int:
         sample_rate=args.samplerate,
         progress=not args.quiet,
     )
+    if chain.note:
+        _print(chain.note)
     _print(report.summary())
     return 0
 
@@ -103,6 +105,8 @@ def run_demo(chain_name: str, out_dir: Path, settings: list[str], seconds: float
     demo = make_demo_mix(sample_rate=sample_rate, seconds=seconds)
     chain = build_chain(chain_name)
     apply_settings(chain, settings)
+    if chain.note:
+        _print(chain.note)
     processed = process_array(demo["mix"], chain, blocksize=512, sample_rate=sample_rate)
     mix_path, out_path = out_dir / DEMO_MIX_NAME, out_dir / DEMO_OUT_NAME
     for path, audio in ((mix_path, demo["mix"]), (out_path, processed)):

@@ -14,6 +14,6 @@ SEP_HOURS="${SEP_HOURS:-2}"     # the plan whose test split is evaluated (10 % o
 CLS_HOURS="${CLS_HOURS:-2}"     # 10 % of it: 180 clips of 4 s
 $NN data build separation --out "$DATA/separation" --hours "$SEP_HOURS" --seed 2026 --splits test
 $NN data build classification --out "$DATA/classification" --hours "$CLS_HOURS" --seed 2026 --splits test
-$NN eval separation --data "$DATA/separation" --split test --out docs/eval
+$NN eval separation --data "$DATA/separation" --split test --out docs/eval --record-quality
 $NN eval classifier --data "$DATA/classification" --split test --out docs/eval
 echo "eval-report: wrote docs/eval/" >&2

@@ -59,7 +59,7 @@ def impulse_train(sample_rate: int, seconds: float, every: float = 0.5) -> np.nd
 
 @pytest.mark.parametrize("backend,blocksize", [("rtmixer", 256), ("rtmixer", 512), ("callback", 256)])
 def test_round_trip_latency_equals_reported(jack_server, tmp_path, backend, blocksize):
-    chain = build_chain("karaoke")
+    chain = build_chain("centre-cut")
     apply_settings(chain, ["karaoke.bypass=1"])  # impulses pass, delayed by the chain's latency
     engine = Engine(chain, blocksize=blocksize, backend=backend)
     at_ready = []
@@ -237,8 +237,8 @@ def _baseline_window(seconds: float) -> int:
 
 
 @pytest.mark.slow
-def test_karaoke_live_20_seconds_without_xruns(jack_server, tmp_path):
-    """The CLI's live karaoke on the JACK dummy server at blocksize 256: 20 s without an xrun.
+def test_centre_cut_live_20_seconds_without_xruns(jack_server, tmp_path):
+    """The CLI's live DSP karaoke on the JACK dummy server at blocksize 256: 20 s without an xrun.
 
     Counted from when the sine source and the recorder are wired and running (connecting ports is
     a graph change). The processing thread must never be late, in any case. These virtual machines also make the
@@ -249,7 +249,7 @@ def test_karaoke_live_20_seconds_without_xruns(jack_server, tmp_path):
     more window and must be clean. A real defect (a Python callback under load) makes xruns in
     every window (hundreds in 10 s; see `noisyneuron bench dsp`).
     """
-    _live_without_xruns(tmp_path, ("--chain", "karaoke"))
+    _live_without_xruns(tmp_path, ("--chain", "centre-cut"))
 
 
 @pytest.mark.slow

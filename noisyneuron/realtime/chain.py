@@ -42,6 +42,8 @@ class Chain:
 
     def __init__(self, processors: Iterable[Processor], name: str = "chain") -> None:
         self.name = name
+        #: one line for the user about how this chain was chosen or built ("" when nothing to say)
+        self.note = ""
         self.processors: list[Processor] = list(processors)
         names = [p.name for p in self.processors]
         if len(set(names)) != len(names):

@@ -5,31 +5,70 @@ One registry, so that ``live`` and ``process`` build the identical chain for the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from noisyneuron.errors import UserError
 from noisyneuron.realtime.chain import Chain
 
-__all__ = ["CHAINS", "build_chain", "apply_settings"]
+__all__ = ["CHAINS", "build_chain", "apply_settings", "karaoke_choice"]
+
+
+def _centre_cut(name: str = "centre-cut") -> Chain:
+    from noisyneuron.realtime.processors.centre_cut import CentreCutKaraoke
+
+    return Chain([CentreCutKaraoke()], name=name)
+
+
+def _separator(name: str = "separator") -> Chain:
+    from noisyneuron.realtime.processors.separator import NeuralSeparator
+
+    return Chain([NeuralSeparator()], name=name)
+
+
+def karaoke_choice() -> tuple[str, str]:
+    """Which karaoke is better here, by measurement: ``("separator" | "centre-cut", reason)``.
+
+    The neural separator is chosen when the selected weights load and their recorded quality
+    (median accompaniment SDR on the held-out test split, written by
+    ``noisyneuron eval separation --record-quality``) beats the centre cut's from the same run;
+    weights without recorded figures are used when the user named them. The centre cut is the
+    fallback when no weights are available. ``reason`` is one line for the user.
+    """
+    from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV, selected_separator_weights, separator_quality
+
+    weights = selected_separator_weights()
+    if not weights.is_file():
+        return "centre-cut", f"DSP centre cut (no separator weights at {weights}; stereo sources only)"
+    quality = separator_quality()
+    if quality is None:
+        if os.environ.get(SEPARATOR_WEIGHTS_ENV):
+            return "separator", f"neural separator ({weights.name}, as asked; its quality was not measured)"
+        return "centre-cut", "DSP centre cut (the separator's quality was not measured: run scripts/eval-report.sh)"
+    sdr = quality["median_sdr_db"]
+    neural, dsp = sdr["separator"]["accompaniment"], sdr["centre-cut"]["accompaniment"]
+    figures = f"accompaniment SDR {neural:.1f} vs {dsp:.1f} dB on {quality.get('tracks', '?')} held-out tracks"
+    if neural > dsp:
+        return "separator", f"neural separator, better than the DSP centre cut ({figures}); --chain centre-cut for the DSP one"
+    return "centre-cut", f"DSP centre cut, better than the neural separator here ({figures}); --chain separator for the neural one"
 
 
 def _karaoke() -> Chain:
-    from noisyneuron.realtime.processors.centre_cut import CentreCutKaraoke
-
-    return Chain([CentreCutKaraoke()], name="karaoke")
-
-
-def _separator() -> Chain:
-    from noisyneuron.realtime.processors.separator import NeuralSeparator
-
-    return Chain([NeuralSeparator()], name="separator")
+    kind, reason = karaoke_choice()
+    chain = _separator("karaoke") if kind == "separator" else _centre_cut("karaoke")
+    chain.note = f"karaoke: {reason}"
+    return chain
 
 
 #: chain name -> (builder, one-line description)
 CHAINS: dict[str, tuple[Callable[[], Chain], str]] = {
     "karaoke": (
         _karaoke,
-        "remove the centre-panned vocal (DSP centre cut: stereo sources only; bass kept)",
+        "remove the vocals with the better of the neural separator and the DSP centre cut, by measured quality (says which)",
+    ),
+    "centre-cut": (
+        _centre_cut,
+        "remove the centre-panned vocal with DSP (stereo sources only; bass kept; no model)",
     ),
     "separator": (
         _separator,
