@@ -89,6 +89,19 @@ def test_report_files_and_json_structure(report):
     assert "| centre-cut |" in md and "Real music check" in md and "seed: `1234`" in md
 
 
+def test_report_breaks_results_down_by_kind_of_track(report):
+    rep, out = report
+    kinds = {t["kind"] for t in rep["per_track"]}
+    by_kind = rep["summary"]["by_kind"]
+    assert set(by_kind) == kinds
+    for kind in kinds:
+        tracks = [t for t in rep["per_track"] if t["kind"] == kind]
+        expected = float(np.median([t["systems"]["irm"]["stems"]["vocals"]["sdr"] for t in tracks]))
+        assert by_kind[kind]["irm"]["vocals"]["median"] == pytest.approx(expected)
+        assert by_kind[kind]["irm"]["vocals"]["n"] == len(tracks)
+    assert "## By kind of track" in (out / "separation.md").read_text()
+
+
 def test_oracle_beats_centre_cut_beats_mixture_on_centred_vocals(report):
     rep, _ = report
     med = {n: rep["summary"]["vocal_tracks"][n]["vocals"]["sdr"]["median"] for n in ("mixture", "irm", "centre-cut")}

