@@ -254,6 +254,7 @@ class Engine:
             self.chain.process(self._block)
         self.chain.reset()
         self._block.fill(0.0)
+        _freeze_heap()
         self._in_buf = np.zeros((self.blocksize, max(1, self._in.device_channels)), dtype=np.float32)
         self._out_buf = np.zeros((self.blocksize, max(1, self._out.device_channels)), dtype=np.float32)
         self._stop.clear()
@@ -293,6 +294,9 @@ class Engine:
                 self._stream.close()
             self._stream = None
         self._restore_switch_interval()
+        import gc
+
+        gc.unfreeze()  # back to ordinary collection once the audio has stopped
 
     def _restore_switch_interval(self) -> None:
         if self._saved_switch_interval is not None:
@@ -530,6 +534,18 @@ class Engine:
         except BaseException as exc:  # noqa: BLE001 - nothing may escape the callback
             outdata.fill(0.0)
             self._note_error(exc)
+
+
+def _freeze_heap() -> None:
+    """Collect garbage once, then move every object alive now (torch, numba, the chain) into
+    Python's permanent generation, so that later collections, triggered by any thread, never
+    walk them while holding the GIL. Measured with the separator chain loaded: 262k objects,
+    a full collection 0.4 s (the processing thread would wait that long for the GIL), and
+    2 microseconds after the freeze."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _pow2(n: int) -> int:
