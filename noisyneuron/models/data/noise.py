@@ -14,6 +14,12 @@ draws the knobs for one kind and returns them with the audio, ready for a clip's
 Filtering is done in the frequency domain (one FFT over the whole signal), so there is no scipy
 dependency and no per-sample Python loop.
 
+Machinery (:func:`machinery_noise`): the tonal and rhythmic machines that general-purpose taggers
+mistake for music: combustion engines and generators (a firing-rate pulse train and its
+harmonics), pumps (periodic strokes over a motor tone), drones (several rotors' blade-pass
+harmonics beating against each other, turbine whine) and clatter (a repeating pattern of
+metallic hits from a conveyor, a press or a sewing machine).
+
 Real material: :func:`ambience_files` lists the allowed ambience samples (``sonic-pi-samples``
 ``ambi_*`` and ``vinyl_*``, ``sound-theme-freedesktop`` effects) and :func:`ambience_excerpt`
 decodes one (cached per process), resamples it and cuts or loops it to length.
@@ -40,6 +46,8 @@ __all__ = [
     "mains_hum",
     "fan_noise",
     "rain_noise",
+    "MACHINERY_KINDS",
+    "machinery_noise",
     "babble",
     "formant_speech",
     "noise_floor",
@@ -54,7 +62,9 @@ __all__ = [
 ]
 
 #: Synthetic noise kinds :func:`random_noise` knows.
-NOISE_KINDS = ("white", "pink", "brown", "hum", "fan", "rain", "babble")
+NOISE_KINDS = ("white", "pink", "brown", "hum", "fan", "rain", "babble", "engine", "generator", "pump", "drone", "clatter")
+#: Tonal / rhythmic machinery kinds of :func:`machinery_noise` (a subset of :data:`NOISE_KINDS`).
+MACHINERY_KINDS = ("engine", "generator", "pump", "drone", "clatter")
 #: Silence kinds :func:`random_silence` knows.
 SILENCE_KINDS = ("zero", "white-floor", "pink-floor")
 
@@ -260,6 +270,159 @@ def rain_noise(
         return set_rms_dbfs(bed, level_dbfs)
     bed = set_rms_dbfs(bed, rms_dbfs(drops) + bed_db)
     return set_rms_dbfs(drops + bed, level_dbfs)
+
+
+# ----- machinery: tonal and rhythmic ----------------------------------------------------------
+def _convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Linear convolution of ``x`` with ``kernel`` by FFT, truncated to ``len(x)``."""
+    n = len(x)
+    size = n + len(kernel)
+    return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(kernel, size), size)[:n]
+
+
+def _pulse_times(rng: np.random.Generator, n: int, sample_rate: int, rate_hz: np.ndarray, jitter: float) -> np.ndarray:
+    """Sample positions of events at the instantaneous rate ``rate_hz`` (per sample, Hz), each
+    moved by up to ``jitter`` (a fraction of its period, Gaussian sd)."""
+    phase = np.cumsum(rate_hz) / sample_rate
+    k = np.flatnonzero(np.diff(np.floor(phase), prepend=np.floor(phase[0]) if n else 0.0) > 0)
+    if len(k) == 0:
+        return k
+    period = sample_rate / np.maximum(rate_hz[k], 1e-3)
+    moved = k + rng.normal(0.0, jitter, len(k)) * period
+    return np.clip(np.round(moved), 0, n - 1).astype(np.int64)
+
+
+def _damped_sines(sample_rate: int, freqs, decays, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A kernel: a sum of decaying sines (``freqs`` Hz, ``decays`` seconds), random phases, unit energy."""
+    m = max(2, int(seconds * sample_rate))
+    t = np.arange(m) / sample_rate
+    k = np.zeros(m)
+    for f, d in zip(freqs, decays):
+        if f < 0.45 * sample_rate:
+            k += np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) * np.exp(-t / d)
+    return k / (np.sqrt(np.sum(k * k)) + _EPS)
+
+
+def machinery_noise(kind: str, rng: np.random.Generator, seconds: float, sample_rate: int, level_dbfs: float = -30.0) -> tuple[np.ndarray, dict]:
+    """Machinery noise of ``kind`` (:data:`MACHINERY_KINDS`), settings drawn from ``rng``: (audio, settings).
+
+    - ``engine``: a combustion engine: firing pulses at 15-120 Hz (idle to cruising; the rate
+      wanders slowly by up to 8 %), a per-cylinder level pattern that repeats every 2-8 firings
+      (sub-harmonics), each firing a damped exhaust resonance (60-400 Hz) plus a noise burst,
+      a gear whine at a multiple of the rotation rate, and a hiss bed;
+    - ``generator``: an engine at a governed, nearly constant speed (firing 25-60 Hz, +-0.3 %)
+      plus the alternator's 50 or 60 Hz hum with harmonics;
+    - ``pump``: strokes at 0.7-6 Hz (piston or diaphragm), each a low thump (35-120 Hz) and a
+      valve click, flow hiss pulsing with the strokes, over a steady motor tone (rotation
+      harmonics, 20-100 Hz);
+    - ``drone``: 2-6 rotors with blade-pass frequencies 70-320 Hz within a few per cent of each
+      other (they beat), 8-20 harmonics each, wandering speeds, broadband turbulence and
+      sometimes a turbine whine (1-5 kHz);
+    - ``clatter``: a cycle of 0.12-1.2 s repeating a pattern of 1-4 metallic hits (2-4 inharmonic
+      damped partials at 300-6000 Hz, 8-80 ms decay, a click) with 1-5 % timing jitter,
+      over a motor bed.
+
+    RMS ``level_dbfs`` dBFS; ``settings`` holds the knobs drawn (JSON-serialisable).
+    """
+    n = _frames(seconds, sample_rate)
+    s: dict = {"kind": kind, "level_dbfs": round(float(level_dbfs), 3)}
+    if n == 0:
+        return np.zeros(0), s
+    t = np.arange(n) / sample_rate
+    if kind in ("engine", "generator"):
+        governed = kind == "generator"
+        fire = float(rng.uniform(25.0, 60.0) if governed else np.exp(rng.uniform(np.log(15.0), np.log(120.0))))
+        wander = float(rng.uniform(0.001, 0.003) if governed else rng.uniform(0.01, 0.08))
+        cylinders = int(rng.choice([2, 3, 4, 6, 8]))
+        rate = fire * (1.0 + wander * np.clip(_slow_random(rng, n, sample_rate, 0.7) / 2.5, -1.0, 1.0))
+        pos = _pulse_times(rng, n, sample_rate, rate, float(rng.uniform(0.0, 0.03)))
+        pattern = rng.uniform(0.5, 1.0, cylinders)
+        amps = pattern[np.arange(len(pos)) % cylinders] * rng.uniform(0.85, 1.15, len(pos))
+        train = np.zeros(n)
+        np.add.at(train, pos, amps)
+        res = float(rng.uniform(60.0, 400.0))
+        body = _damped_sines(sample_rate, [res, res * rng.uniform(1.6, 2.9)], [rng.uniform(0.004, 0.02), rng.uniform(0.002, 0.01)], 0.08, rng)
+        m = len(body)
+        burst = rng.standard_normal(m) * np.exp(-np.arange(m) / (sample_rate * rng.uniform(0.001, 0.006)))
+        burst /= np.sqrt(np.sum(burst**2)) + _EPS
+        y = _convolve(train, body + float(rng.uniform(0.1, 0.6)) * burst)
+        rotation = rate * 2.0 / cylinders  # four-stroke: each cylinder fires every other turn
+        whine_mult = int(rng.integers(8, 40))
+        whine = np.sin(2 * np.pi * np.cumsum(rotation * whine_mult) / sample_rate)
+        y = set_rms_dbfs(y, 0.0) + 10 ** (rng.uniform(-35, -12) / 20.0) * whine * np.sqrt(2)
+        y = y + white_noise(rng, seconds, sample_rate, float(rng.uniform(-40, -20)))
+        s.update(firing_hz=round(fire, 2), wander=round(wander, 4), cylinders=cylinders, resonance_hz=round(res, 1), whine_multiple=whine_mult)
+        if governed:
+            mains = float(rng.choice([50.0, 60.0]))
+            h = int(rng.integers(3, 9))
+            k = np.arange(1, h + 1)
+            hum_amps = list(rng.uniform(0.2, 1.0, h) * k ** -rng.uniform(0.3, 1.2))
+            hum_db = float(rng.uniform(-15, 0))
+            y = y + mains_hum(rng, seconds, sample_rate, mains, hum_amps, 0.001, hum_db)
+            s.update(mains_hz=mains, hum_db=round(hum_db, 2))
+    elif kind == "pump":
+        strokes = float(rng.uniform(0.7, 6.0))
+        pos = _pulse_times(rng, n, sample_rate, np.full(n, strokes), float(rng.uniform(0.0, 0.03)))
+        train = np.zeros(n)
+        np.add.at(train, pos, rng.uniform(0.8, 1.2, len(pos)))
+        thump_hz = float(rng.uniform(35.0, 120.0))
+        thump = _damped_sines(sample_rate, [thump_hz, 2.1 * thump_hz], [rng.uniform(0.02, 0.08), 0.01], 0.3, rng)
+        click_f = rng.uniform(1500, 6000, 2)
+        click = _damped_sines(sample_rate, click_f, [0.004, 0.003], 0.03, rng)
+        delay = int(rng.uniform(0.05, 0.4) / strokes * sample_rate)
+        clicks = np.roll(train, delay)
+        y = set_rms_dbfs(_convolve(train, thump), 0.0) + 10 ** (rng.uniform(-20, -5) / 20) * set_rms_dbfs(_convolve(clicks, click), 0.0)
+        env = 0.5 + 0.5 * np.cos(2 * np.pi * strokes * t + rng.uniform(0, 2 * np.pi)) ** 2
+        flow = _shape_spectrum(rng.standard_normal(n), sample_rate, lambda f: 1.0 / (1.0 + (f / 2500.0) ** 2))
+        y = y + 10 ** (rng.uniform(-20, -3) / 20) * set_rms_dbfs(flow, 0.0) * env
+        motor_hz = float(rng.uniform(20.0, 100.0))
+        motor = sum((0.7**h) * np.sin(2 * np.pi * h * motor_hz * t + rng.uniform(0, 2 * np.pi)) for h in range(1, 7))
+        y = y + 10 ** (rng.uniform(-20, -3) / 20) * set_rms_dbfs(motor, 0.0)
+        s.update(strokes_hz=round(strokes, 3), thump_hz=round(thump_hz, 1), motor_hz=round(motor_hz, 2))
+    elif kind == "drone":
+        rotors = int(rng.integers(2, 7))
+        bpf = float(rng.uniform(70.0, 320.0))
+        harmonics = int(rng.integers(8, 21))
+        roll = float(rng.uniform(0.4, 1.2))
+        y = np.zeros(n)
+        shared = _slow_random(rng, n, sample_rate, 0.5)
+        for _ in range(rotors):
+            f = bpf * (1.0 + rng.uniform(-0.04, 0.04)) * (1.0 + 0.02 * np.clip(shared / 2.5, -1, 1) + 0.01 * np.clip(_slow_random(rng, n, sample_rate, 1.0) / 2.5, -1, 1))
+            phase = 2 * np.pi * np.cumsum(f) / sample_rate
+            for h in range(1, harmonics + 1):
+                if h * bpf * 1.1 < 0.45 * sample_rate:
+                    y += h**-roll * np.sin(h * phase + rng.uniform(0, 2 * np.pi))
+        turb = _shape_spectrum(rng.standard_normal(n), sample_rate, lambda f: 1.0 / (1.0 + (f / rng.uniform(500, 3000)) ** 2))
+        y = set_rms_dbfs(y, 0.0) + 10 ** (rng.uniform(-20, 0) / 20) * set_rms_dbfs(turb, 0.0)
+        s.update(rotors=rotors, blade_pass_hz=round(bpf, 2), harmonics=harmonics)
+        if rng.random() < 0.4:
+            whine_hz = float(rng.uniform(1000.0, min(5000.0, 0.4 * sample_rate)))
+            y = y + 10 ** (rng.uniform(-25, -8) / 20) * np.sqrt(2) * np.sin(2 * np.pi * whine_hz * t * (1 + 0.003 * np.clip(shared / 2.5, -1, 1)))
+            s["whine_hz"] = round(whine_hz, 1)
+    elif kind == "clatter":
+        cycle = float(rng.uniform(0.12, 1.2))
+        hits = int(rng.integers(1, 5))
+        offsets = np.sort(rng.uniform(0.0, 1.0, hits))
+        offsets[0] = 0.0
+        jitter = float(rng.uniform(0.01, 0.05))
+        y = np.zeros(n)
+        for h in range(hits):
+            starts = np.arange(offsets[h] * cycle, seconds, cycle)
+            starts = starts + rng.normal(0.0, jitter * cycle, len(starts))
+            pos = np.clip(np.round(starts * sample_rate), 0, n - 1).astype(np.int64)
+            train = np.zeros(n)
+            np.add.at(train, pos, rng.uniform(0.6, 1.0) * rng.uniform(0.85, 1.15, len(pos)))
+            partials = int(rng.integers(2, 5))
+            freqs = np.exp(rng.uniform(np.log(300.0), np.log(6000.0), partials))
+            kernel = _damped_sines(sample_rate, freqs, rng.uniform(0.008, 0.08, partials), 0.3, rng)
+            kernel[: int(0.002 * sample_rate)] += rng.standard_normal(int(0.002 * sample_rate)) * 0.3
+            y += _convolve(train, kernel)
+        bed = _shape_spectrum(rng.standard_normal(n), sample_rate, lambda f: 1.0 / (1.0 + (f / 800.0) ** 2))
+        y = set_rms_dbfs(y, 0.0) + 10 ** (rng.uniform(-30, -8) / 20) * set_rms_dbfs(bed, 0.0)
+        s.update(cycle_s=round(cycle, 4), hits=hits, jitter=round(jitter, 4))
+    else:
+        raise ValueError(f"unknown machinery kind {kind!r}; known: {', '.join(MACHINERY_KINDS)}")
+    return set_rms_dbfs(y, level_dbfs), s
 
 
 # ----- speech-like material -------------------------------------------------------------------
@@ -478,6 +641,8 @@ def random_noise(
             s["fallback"] = "formant-synthesised voices (no TTS snippets given)"
             snippets = [formant_speech(rng, 3.0, sample_rate) for _ in range(s["talkers"])]
         y = babble(rng, seconds, sample_rate, snippets, s["talkers"], level_dbfs)
+    elif kind in MACHINERY_KINDS:
+        y, s = machinery_noise(kind, rng, seconds, sample_rate, level_dbfs)
     else:
         raise ValueError(f"unknown noise kind {kind!r}; known: {', '.join(NOISE_KINDS)}")
     return y, s
