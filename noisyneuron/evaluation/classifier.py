@@ -58,6 +58,7 @@ __all__ = [
     "CLASSIFIER_SYSTEMS",
     "register_classifier",
     "make_system",
+    "OurClassifier",
     "EnergyBaseline",
     "SileroVad",
     "prf",
@@ -287,6 +288,46 @@ class SileroVad:
         return out
 
 
+# ----- ours -----------------------------------------------------------------------------------
+class OurClassifier:
+    """NoisyNeuron's streaming classifier (:mod:`noisyneuron.models.classifier`) at 16 kHz: a
+    decision every 0.1 s (1600 samples) from the last 1 s, smoothed, with hysteresis and the
+    level gate, exactly as live. Weights: ``$NOISYNEURON_CLASSIFIER_WEIGHTS`` (the CLI's
+    ``--classifier-weights``) or the shipped ones; never a user's calibration profile (reports
+    must not depend on who runs them). Torch runs on one thread.
+    """
+
+    name = "ours"
+    sample_rate = CLASSIFICATION_RATE
+
+    def __init__(self) -> None:
+        import os
+
+        from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV, StreamingClassifier, has_shipped_classifier, load_classifier
+
+        if not os.environ.get(CLASSIFIER_WEIGHTS_ENV) and not has_shipped_classifier():
+            raise SystemUnavailable("no classifier weights: train and export some (noisyneuron train classifier --export FILE) and pass --classifier-weights FILE")
+        net = load_classifier(use_profile=False)
+        self._sc = StreamingClassifier(net, self.sample_rate)
+        self.classes = self._sc.labels
+        self.hop = self._sc.decision_samples
+        self._out: list[str] = []
+        self._sc.on_decision = self._collect
+        self.source = net.source
+
+    def _collect(self, sc) -> None:
+        self._out.append(sc.labels[sc.label_index])
+
+    def reset(self) -> None:
+        self._sc.reset()
+
+    def process(self, block: np.ndarray) -> list[str]:
+        self._out = []
+        self._sc.process(np.ascontiguousarray(block, dtype=np.float32))
+        return self._out
+
+
+register_classifier("ours", OurClassifier)
 register_classifier("energy-baseline", EnergyBaseline)
 register_classifier("silero-vad", SileroVad)
 
@@ -607,10 +648,17 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/classifier"), help="report folder (default: reports/classifier)")
     parser.add_argument("--max-clips", type=int, default=None, metavar="N", help="evaluate only N clips (a fixed shuffle)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--classifier-weights", metavar="FILE", default=None, help="exported classifier weights for the 'ours' system (default: the shipped ones)")
 
 
 def cli_main(args) -> int:
     """Run the evaluation from parsed arguments; prints the table and where the report went."""
+    if getattr(args, "classifier_weights", None):
+        import os
+
+        from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV
+
+        os.environ[CLASSIFIER_WEIGHTS_ENV] = str(Path(args.classifier_weights).resolve())
     report = evaluate_classifiers(args.data, args.system, args.split, args.out, args.max_clips, progress=not getattr(args, "no_progress", False))
     if not report["systems"]:
         raise UserError("no classifier system could run: " + "; ".join(report["skipped"].values()))

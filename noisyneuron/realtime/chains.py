@@ -60,6 +60,29 @@ def _karaoke() -> Chain:
     return chain
 
 
+def _classifier():
+    """The monitor's processor; says so on stderr when it runs on the user's calibration profile."""
+    import sys
+
+    from noisyneuron.realtime.processors.classifier import ClassifierProcessor
+
+    proc = ClassifierProcessor()
+    if proc.source.startswith("profile"):
+        print(f"monitor: using your calibration {proc.source}", file=sys.stderr, flush=True)
+    return proc
+
+
+def _monitor() -> Chain:
+    return Chain([_classifier()], name="monitor")
+
+
+def _separator_monitor() -> Chain:
+    from noisyneuron.realtime.processors.separator import NeuralSeparator
+
+    # the monitor listens to the chain's input (what is on the line), before the separator
+    return Chain([_classifier(), NeuralSeparator()], name="separator+monitor")
+
+
 #: chain name -> (builder, one-line description)
 CHAINS: dict[str, tuple[Callable[[], Chain], str]] = {
     "karaoke": (
@@ -73,6 +96,14 @@ CHAINS: dict[str, tuple[Callable[[], Chain], str]] = {
     "separator": (
         _separator,
         "neural 4-stem separation with a gain per stem (vocals off by default: karaoke; mono too); needs the shipped weights",
+    ),
+    "monitor": (
+        _monitor,
+        "music/speech/noise/silence monitor: audio passes untouched, a label every 0.1 s (the calibration profile when there is one)",
+    ),
+    "separator+monitor": (
+        _separator_monitor,
+        "the monitor on the input, then the neural separator",
     ),
 }
 
