@@ -140,12 +140,109 @@ def _status_line(engine) -> str:
     return " | ".join(parts)
 
 
+def _merge_live_config(args: argparse.Namespace):
+    """Read the config file (--config, else the default one) and fill every live option the
+    command line left unset from it; returns the :class:`~noisyneuron.control.config.Config`."""
+    from noisyneuron.control.config import load_config
+
+    config = load_config(args.config)
+    d = config.devices
+    if args.input is None and d.input is not None:
+        args.input = str(d.input)
+    if args.output is None and d.output is not None:
+        args.output = str(d.output)
+    if args.samplerate is None:
+        args.samplerate = d.samplerate
+    if args.blocksize is None:
+        args.blocksize = d.blocksize or 256
+    if args.buffer_blocks is None:
+        args.buffer_blocks = d.buffer_blocks or 2
+    if args.chain is None:
+        args.chain = config.chain.name or "karaoke"
+    return config
+
+
+def _start_osc_midi(session, config, args: argparse.Namespace, *, osc: bool = True) -> None:
+    """Start OSC (unless ``osc`` is False: the engine host serves it) and MIDI as the command line
+    and the config ask. What the command line asked for must start (else a one-line error); what
+    only the config asked for is reported and skipped."""
+    if osc and _osc_settings(config, args)["enabled"]:
+        settings = _osc_settings(config, args)
+        try:
+            session.start_osc(host=settings["host"], port=settings["port"], allow=settings["allow"],
+                              feedback_hz=settings["feedback_hz"])
+        except UserError as exc:
+            if settings["asked"]:
+                raise
+            session.osc_error = str(exc)
+            _print(f"OSC not started: {exc}")
+    midi_cli = bool(args.midi_in) or args.midi_virtual is not None or bool(args.midi_map) or args.midi_feedback is not None
+    if midi_cli or config.midi.enabled:
+        from_config = config.midi if config.midi.enabled else None
+        inputs = args.midi_in if args.midi_in else (from_config.inputs if from_config else [])
+        if args.midi_virtual is not None:
+            virtual = args.midi_virtual
+        else:
+            virtual = from_config.virtual if from_config is not None and not args.midi_in else True
+        feedback = args.midi_feedback if args.midi_feedback is not None else (from_config.feedback if from_config else None)
+        if args.midi_map:
+            from noisyneuron.control.midi_map import MidiMap
+
+            path = Path(args.midi_map).expanduser()
+            mapping = MidiMap.load(path) if path.exists() else MidiMap(path=path)
+        else:
+            mapping = config.midi.mappings
+        try:
+            session.start_midi(inputs=inputs, virtual=virtual, feedback=feedback, mapping=mapping, api=args.midi_api)
+        except UserError as exc:
+            if midi_cli:
+                raise
+            session.midi_error = str(exc)
+            _print(f"MIDI not started: {exc}")
+
+
+def _osc_settings(config, args: argparse.Namespace) -> dict:
+    """OSC as asked: the command line over the config file."""
+    asked = bool(args.osc) or args.osc_port is not None or args.osc_host is not None or bool(args.osc_allow)
+    return {
+        "enabled": args.osc is not False and (asked or config.osc.enabled),
+        "asked": asked,
+        "host": args.osc_host or config.osc.host,
+        "port": args.osc_port if args.osc_port is not None else config.osc.port,
+        "allow": list(args.osc_allow or config.osc.allow),
+        "feedback_hz": config.osc.feedback_hz,
+    }
+
+
+def _use_tui(args: argparse.Namespace) -> bool:
+    """The terminal UI runs unless --headless, or when there is no terminal to draw on (Textual
+    draws on stderr and reads stdin)."""
+    if args.headless:
+        return False
+    err = sys.__stderr__
+    return bool(sys.stdin is not None and sys.stdin.isatty() and err is not None and err.isatty())
+
+
+def _live_line(chain_name: str, in_name: str, out_name: str, sample_rate: float, blocksize: int,
+               latency_ms: float, lat: dict, stops: str) -> str:
+    return (
+        f"live: {chain_name} chain | {in_name} -> {out_name} | {sample_rate:g} Hz, "
+        f"block {blocksize} | latency {latency_ms:.1f} ms "
+        f"({lat['total']} samples: device {lat['device_input']}+{lat['device_output']}, "
+        f"ring {lat['ring_buffer']}, chain {lat['chain']}) | {stops}"
+    )
+
+
+def _write_stats_json(path: str, stats: dict, latency: dict, sample_rate: float, blocksize: int, backend: str) -> None:
+    report = {"stats": stats, "latency": latency, "sample_rate": sample_rate, "blocksize": blocksize, "backend": backend}
+    Path(path).write_text(json.dumps(report, indent=2))
+
+
 def cmd_live(args: argparse.Namespace) -> int:
-    from noisyneuron.realtime.devices import resolve_device
-    from noisyneuron.realtime.engine import Engine
-    from noisyneuron.realtime.files import FileSink, FileSource
+    from noisyneuron.control.config import load_preset, presets_dir
 
     _install_sigterm_handler()
+    config = _merge_live_config(args)
     user_named_devices = not (
         (args.input is None or _looks_like_file(args.input))
         and (args.output is None or _looks_like_file(args.output))
@@ -158,13 +255,87 @@ def cmd_live(args: argparse.Namespace) -> int:
         out = run_demo(args.chain, Path(args.demo_dir), args.set or [])
         _print(f"Listen to {out} (original: {Path(args.demo_dir) / DEMO_MIX_NAME}).")
         return 0
+    if _looks_like_file(args.input) and _looks_like_file(args.output):
+        raise UserError("both --input and --output are files: use `noisyneuron process IN OUT`")
+    presets = presets_dir(Path(args.config) if args.config else None)
+    preset = load_preset(args.preset, presets) if args.preset else None
+    if _use_tui(args) and not args.ui_in_process:
+        return _live_tui_process(args, config, preset, presets)
+    return _live_in_process(args, config, preset, presets, tui=_use_tui(args))
+
+
+def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -> int:
+    """The terminal UI here, the engine in its own process (noisyneuron.tui.host), OSC between."""
+    from noisyneuron.tui.app import NoisyNeuronApp
+    from noisyneuron.tui.host import RemoteSession
+
+    osc = _osc_settings(config, args)
+    if not args.quiet:
+        _print(f"starting the {args.chain!r} chain in its own process…")
+    spec = {
+        "chain": args.chain, "settings": list(args.set or []),
+        "input": None if _looks_like_file(args.input) else args.input,
+        "output": None if _looks_like_file(args.output) else args.output,
+        "input_file": args.input if _looks_like_file(args.input) else None,
+        "output_file": args.output if _looks_like_file(args.output) else None,
+        "loop": bool(args.loop), "sample_rate": args.samplerate, "blocksize": args.blocksize,
+        "backend": args.backend, "buffer_blocks": args.buffer_blocks,
+        "values": dict(preset.values) if preset is not None else {},
+        "config_parameters": dict(config.chain.parameters) or None, "config_chain": config.chain.name,
+        "config_path": str(config.path) if config.path else None,
+        "osc": {k: osc[k] for k in ("enabled", "host", "port", "allow", "feedback_hz")},
+    }
+    session = RemoteSession(spec)
+    ready = session.ready
+    if ready.get("note") and not args.quiet:
+        _print(ready["note"])
+    if preset is not None:
+        session.preset_name = preset.name
+    _print(_live_line(ready["chain"], ready["input"], ready["output"], ready["sample_rate"], ready["blocksize"],
+                      ready["latency_ms"], ready["latency"], "q quits"))
+    exit_code = 0
+    try:
+        _start_osc_midi(session, config, args, osc=False)
+        app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration)
+        message = app.run()
+        exit_code = app.return_code or 0
+        if message:
+            _print(message)
+    except KeyboardInterrupt:
+        _print("stopping")
+    finally:
+        final = session.stop()
+    for line in session.stderr_lines:
+        _print(line)
+    if final is None:
+        _print("the audio engine process ended without its final counters")
+        return exit_code or 1
+    _print(final["summary"])
+    if final.get("osc_summary") and osc["enabled"] and not args.quiet:
+        _print(final["osc_summary"])
+    if final.get("wrote"):
+        _print(f"wrote {final['wrote']}")
+    if args.stats_json:
+        _write_stats_json(args.stats_json, final["final"], final["latency"], final["sample_rate"],
+                          final["blocksize"], final["backend"])
+    return exit_code
+
+
+def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *, tui: bool) -> int:
+    """Headless (status lines), or the terminal UI in the engine's process (--ui-in-process)."""
+    from noisyneuron.control.config import apply_chain_parameters
+    from noisyneuron.control.session import LiveSession
+    from noisyneuron.control.surface import ControlSurface
+    from noisyneuron.realtime.chains import apply_settings
+    from noisyneuron.realtime.devices import resolve_device
+    from noisyneuron.realtime.files import FileSink, FileSource
 
     chain = _build_chain(args)
+    if apply_chain_parameters(ControlSurface(chain), config, args.chain):
+        apply_settings(chain, args.set or [])  # the command line wins over the file
     sample_rate = args.samplerate
     source = sink = None
     in_spec, out_spec = args.input, args.output
-    if _looks_like_file(in_spec) and _looks_like_file(out_spec):
-        raise UserError("both --input and --output are files: use `noisyneuron process IN OUT`")
     # with a file at one end, the device at the other sets the clock and the sample rate
     if _looks_like_file(out_spec):
         sample_rate = sample_rate or resolve_device(in_spec, "input").default_sample_rate
@@ -172,55 +343,83 @@ def cmd_live(args: argparse.Namespace) -> int:
     elif _looks_like_file(in_spec):
         sample_rate = sample_rate or resolve_device(out_spec, "output").default_sample_rate
         source = in_spec = FileSource(in_spec, sample_rate, 2, args.blocksize, loop=args.loop)
-    engine = Engine(
-        chain, input=in_spec, output=out_spec, sample_rate=sample_rate,
-        blocksize=args.blocksize, backend=args.backend, buffer_blocks=args.buffer_blocks,
+    session = LiveSession(
+        chain, input=in_spec, output=out_spec, sample_rate=sample_rate, blocksize=args.blocksize,
+        backend=args.backend, buffer_blocks=args.buffer_blocks, display=tui,
     )
+    if preset is not None:
+        unknown = session.surface.restore(preset.values, source="preset")
+        apply_settings(chain, args.set or [])  # the command line wins over the preset too
+        session.preset_name = preset.name
+        if unknown and not args.quiet:
+            _print(f"preset {preset.name}: skipped {', '.join(unknown)} (not in chain {chain.name!r})")
 
-    in_name, out_name = engine.describe_endpoints()
-    started = time.monotonic()
+    in_name, out_name = session.describe_endpoints()
+    in_name = args.input if source is not None else in_name
+    out_name = args.output if sink is not None else out_name
+    osc_summary = ""
+    exit_code = 0
     try:
-        engine.start()
-        lat = engine.latency_breakdown()
-        _print(
-            f"live: {chain.name} chain | {in_name} -> {out_name} | {engine.sample_rate:g} Hz, "
-            f"block {engine.blocksize} | latency {engine.latency_seconds * 1000:.1f} ms "
-            f"({lat['total']} samples: device {lat['device_input']}+{lat['device_output']}, "
-            f"ring {lat['ring_buffer']}, chain {lat['chain']}) | Ctrl-C stops"
-        )
-        next_status = started + 1.0
-        while True:
-            if args.duration is not None and time.monotonic() - started >= args.duration:
-                break
-            if engine.wait(0.1):
-                _print("input file finished")
-                break
-            if not args.quiet and time.monotonic() >= next_status:
-                next_status += 1.0
-                _print(_status_line(engine))
+        session.start()
+        started = time.monotonic()  # --duration counts from here: seconds of audio, not of start-up
+        engine = session.engine
+        _print(_live_line(chain.name, in_name, out_name, engine.sample_rate, engine.blocksize,
+                          engine.latency_seconds * 1000, engine.latency_breakdown(), "q quits" if tui else "Ctrl-C stops"))
+        _start_osc_midi(session, config, args)
+        if session.osc is not None and not tui:
+            _print(session.osc.describe())
+        if session.midi is not None and not tui:
+            _print(session.midi.status().line())
+        if tui:
+            from noisyneuron.tui.app import NoisyNeuronApp
+
+            app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration)
+            message = app.run()
+            exit_code = app.return_code or 0
+            if message:
+                _print(message)
+        else:
+            next_status = started + 1.0
+            while True:
+                if args.duration is not None and time.monotonic() - started >= args.duration:
+                    break
+                if session.engine.wait(0.1):
+                    _print("input file finished")
+                    break
+                if not args.quiet and time.monotonic() >= next_status:
+                    next_status += 1.0
+                    _print(_status_line(session.engine))
     except KeyboardInterrupt:
         _print("stopping")
     finally:
-        engine.stop()
+        if session.osc is not None:
+            osc_summary = session.osc.stats().summary()
+        session.stop()
         if sink is not None:
             sink.close()
         if source is not None and hasattr(source, "close"):
             source.close()
+    engine = session.engine
     stats = engine.stats()
     _print(stats.summary())
+    if osc_summary and not args.quiet:
+        _print(osc_summary)
     if sink is not None:
         _print(f"wrote {sink.path}")
     if args.stats_json:
-        report = {"stats": stats.as_dict(), "latency": engine.latency_breakdown(),
-                  "sample_rate": engine.sample_rate, "blocksize": engine.blocksize,
-                  "backend": engine.backend}
-        Path(args.stats_json).write_text(json.dumps(report, indent=2))
-    return 0
+        _write_stats_json(args.stats_json, stats.as_dict(), engine.latency_breakdown(), engine.sample_rate,
+                          engine.blocksize, engine.backend)
+    return exit_code
 
 
 # ----- bench ----------------------------------------------------------------------------------
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.what == "separator":
+    if args.what == "classifier":
+        from noisyneuron.bench.classifier import format_classifier_table, run_classifier_bench
+
+        result = {"classifier": run_classifier_bench(seconds=args.seconds)}
+        print(format_classifier_table(result["classifier"]))
+    elif args.what == "separator":
         from noisyneuron.bench.separator import format_separator_table, run_separator_bench
 
         result = {"separator": run_separator_bench(seconds=args.seconds)}
@@ -234,6 +433,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         result["engine"] = run_engine_bench(seconds=args.engine_seconds, blocksizes=(128, 256))
         print(format_engine_table(result["engine"]))
+    elif args.what == "live":
+        from noisyneuron.bench.live import format_live_table, run_live_bench
+
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        result = {"live": run_live_bench(seconds=args.seconds, chain=args.chain or "separator", modes=modes,
+                                         warmup=args.warmup, osc_roundtrips=args.osc_roundtrips)}
+        print(format_live_table(result["live"]))
     else:
         raise UserError(f"unknown benchmark {args.what!r}")
     if args.json:
@@ -361,18 +567,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_chain_options(p)
     p.add_argument("--input", "-i", metavar="DEV|FILE", help="input device or audio file (default: default input)")
     p.add_argument("--output", "-o", metavar="DEV|FILE", help="output device or audio file (default: default output)")
-    p.add_argument("--blocksize", "-b", type=int, default=256, help="frames per audio block (default 256)")
+    p.add_argument("--blocksize", "-b", type=int, default=None, help="frames per audio block (default 256)")
     p.add_argument("--samplerate", "-r", type=float, default=None, help="sample rate in Hz (default: the device's)")
     p.add_argument("--backend", default="rtmixer", choices=["rtmixer", "callback"],
                    help="rtmixer: C callback + ring buffers (default, measured glitch-free under load); "
                         "callback: processing inside a Python PortAudio callback (the measured peer)")
-    p.add_argument("--buffer-blocks", type=int, default=2, help="ring-buffer margin in blocks (default 2): more is safer, adds latency")
+    p.add_argument("--buffer-blocks", type=int, default=None, help="ring-buffer margin in blocks (default 2): more is safer, adds latency")
     p.add_argument("--loop", action="store_true", help="loop a file input")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--headless", action="store_true", help="no terminal UI: status lines on stderr")
+    p.add_argument("--headless", action="store_true",
+                   help="no terminal UI: status lines on stderr (also the case when there is no terminal)")
     p.add_argument("--stats-json", metavar="FILE", help="write the final counters and latency as JSON")
     p.add_argument("--demo-dir", default=".", help="where the no-device demo writes its WAV files (default .)")
-    p.set_defaults(func=cmd_live)
+    p.add_argument("--config", metavar="FILE",
+                   help="config file (default: $XDG_CONFIG_HOME/noisyneuron/config.toml, i.e. ~/.config/...); flags override it")
+    p.add_argument("--preset", metavar="NAME", help="load a saved preset at start (presets/ beside the config file)")
+    p.add_argument("--ui-in-process", action="store_true",
+                   help="run the terminal UI in the engine's process instead of its own (measured: costs the "
+                        "neural chains late blocks; see `noisyneuron bench live`)")
+    g = p.add_argument_group("OSC")
+    g.add_argument("--osc", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve OSC (default: as the config says; off without one); --no-osc: don't")
+    g.add_argument("--osc-port", type=int, metavar="PORT", help="UDP port (default 9000; implies --osc)")
+    g.add_argument("--osc-host", metavar="ADDR", help="address to bind (default 127.0.0.1; another one needs --osc-allow)")
+    g.add_argument("--osc-allow", action="append", metavar="ADDR", help="client address or network allowed to send; repeatable")
+    from noisyneuron.control.midi import add_live_arguments as add_midi_arguments
+
+    add_midi_arguments(p)
+    # unset here so that the config file can fill them (defaults: karaoke, 256, 2)
+    p.set_defaults(func=cmd_live, chain=None, blocksize=None, buffer_blocks=None)
 
     p = sub.add_parser(
         "process", help="run a chain over a file (offline)",
@@ -406,6 +629,30 @@ def build_parser() -> argparse.ArgumentParser:
     separate_cmd.add_cli_arguments(p)
     p.set_defaults(func=lambda a: separate_cmd.cli_main(a))
 
+    from noisyneuron import classify as classify_cmd
+
+    p = sub.add_parser(
+        "classify", help="music/speech/noise/silence timeline of files; `classify calibrate` fits it to your microphone",
+        description=(
+            "Classify whole files with the live monitor's decision path (a decision every 0.1 s from the last 1 s, "
+            "smoothed, with hysteresis and a level gate) and print the segments: label, start, end, confidence. "
+            "Uses your calibration profile when there is one (and says so)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  noisyneuron classify song.wav                       a table of segments\n"
+            "  noisyneuron classify a.flac b.mp3 --format json     JSON (or --format csv)\n"
+            "  noisyneuron classify talk.wav --plot talk.png       spectrogram with the labels drawn\n"
+            "  noisyneuron classify calibrate --input default      fit to your microphone (see: noisyneuron classify calibrate --help)\n"
+            "  noisyneuron classify calibrate --from recordings/   ... or to recordings/<label>/*.wav\n"
+            "\n"
+            "`calibrate` as the first word is the calibration command; to classify a file named calibrate, write ./calibrate.\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    classify_cmd.add_cli_arguments(p)
+    p.set_defaults(func=lambda a: classify_cmd.cli_main(a))
+
     p = sub.add_parser("demo", help="render the demo song and run it through a chain into WAV files")
     add_chain_options(p)
     p.add_argument("--out-dir", default=".", help="directory for the WAV files (default .)")
@@ -420,12 +667,20 @@ def build_parser() -> argparse.ArgumentParser:
             "the current audio device (rtmixer vs a plain callback, with and without Python load). "
             "separator: the neural separator's real-time factor live (blocks of 256) and offline, "
             "per-hop time p50/p99 and peak memory on one core, beside the DSP centre cut and "
-            "Spleeter in the same run."
+            "Spleeter in the same run. "
+            "live: the live chain on the current output device (the JACK dummy server where one "
+            "runs) headless, with the terminal UI in the engine's process, and with the engine in "
+            "its own process and the UI talking to it over OSC (what `live` runs): xruns, late "
+            "blocks, callback and processing load for each, the UI's frame rate, and the OSC round trip."
         ),
     )
-    p.add_argument("what", choices=["dsp", "separator"], help="what to benchmark")
+    p.add_argument("what", choices=["dsp", "separator", "live", "classifier"], help="what to benchmark (classifier: the monitor's RTF and per-decision latency p50/p99 on one core, peak memory, beside the energy baseline and silero-vad)")
     p.add_argument("--seconds", type=float, default=10.0, help="seconds of audio per measurement (default 10)")
     p.add_argument("--engine-seconds", type=float, default=5.0, help="seconds per engine measurement")
+    p.add_argument("--chain", default=None, help="live: the chain to run (default separator)")
+    p.add_argument("--modes", default="headless,tui,tui-process", help="live: modes to run, comma-separated (default all three)")
+    p.add_argument("--warmup", type=float, default=2.0, help="live: seconds before each measured window (default 2)")
+    p.add_argument("--osc-roundtrips", type=int, default=1000, help="live: OSC set+query round trips to time (0: none)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.set_defaults(func=cmd_bench)
 
@@ -511,6 +766,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     q.set_defaults(func=run_training)
 
+    from noisyneuron.models import classifier_options
+
+    q = train_sub.add_parser(
+        "classifier", help="the streaming music/speech/noise classifier, or your own labels from a folder of folders",
+        description=(
+            "Train the streaming classifier on a folder of folders (DIR/<label>/*.wav|flac|ogg|mp3: one subfolder "
+            "per label, any label names, e.g. environmental sounds) or a built classification set (train/valid/test). "
+            "A 'silence' folder is left to the level gate unless --learn-silence. An existing checkpoint in --out is "
+            "continued with the very batches an uninterrupted run would have drawn. Writes checkpoint.pt, best.pt, "
+            "log.jsonl and loss.png; --export writes the small inference file that --classifier-weights and the "
+            "monitor load."
+        ),
+        epilog=(
+            "examples:\n"
+            "  noisyneuron train classifier --data data/cls --export classifier.pt\n"
+            "  noisyneuron train classifier --data ~/sounds --out runs/birds --steps 2000 --export birds.pt   (~/sounds/<label>/*.wav)\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    classifier_options.add_cli_arguments(q)
+
+    def run_classifier_training(a: argparse.Namespace) -> int:
+        from noisyneuron.models import classifier_training
+
+        return classifier_training.cli_main(a)
+
+    q.set_defaults(func=run_classifier_training)
+
     p = sub.add_parser(
         "eval", help="evaluation reports: SDR / accuracy side by side with peers",
         description="Evaluate systems on a built data set's held-out split; writes markdown, JSON and PNG reports.",
@@ -531,18 +814,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     eval_classifier.add_cli_arguments(q)
     q.set_defaults(func=cmd_eval)
+
+    from noisyneuron.control import midi as midi_control
+    from noisyneuron.control.osc import add_cli_arguments as add_osc_command
+
+    add_osc_command(sub)
+    p = sub.add_parser(
+        "midi", help="MIDI ports, monitor and learn",
+        description="List MIDI ports, watch what comes in, map knobs and pads (README: MIDI).",
+    )
+    midi_control.add_cli_arguments(p)
+    p.set_defaults(func=midi_control.cli_main)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["classify", "calibrate"]:  # its own parser: `classify FILE...` takes file names
+        from noisyneuron.classify import main_calibrate
+
+        return _run(lambda: main_calibrate(argv[2:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "separator_weights", None):
         from noisyneuron.models.pretrained import SEPARATOR_WEIGHTS_ENV
 
         os.environ[SEPARATOR_WEIGHTS_ENV] = str(Path(args.separator_weights).resolve())
+    return _run(lambda: args.func(args))
+
+
+def _run(func) -> int:
+    """Run a command: one line and status 2 for a UserError, 130 for Ctrl-C."""
     try:
-        return int(args.func(args) or 0)
+        return int(func() or 0)
     except UserError as exc:
         _print(f"noisyneuron: error: {exc}")
         return exc.exit_code
