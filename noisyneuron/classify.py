@@ -226,13 +226,24 @@ def calibrate_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-recordings", metavar="DIR", default=None, help="also keep the takes as DIR/<label>/take-*.wav (reuse with --from)")
     p.add_argument("--profile", metavar="PATH", default=None, help="where to save the profile (default: the config directory, see below)")
     p.add_argument("--classifier-weights", metavar="FILE", default=None, help="the model to calibrate (default: the shipped weights)")
-    p.add_argument("--yes", "-y", action="store_true", help="do not wait for Enter before each recording")
+    p.add_argument("--yes", "-y", action="store_true", help="do not wait for Enter before each recording (the default when stdin is not a terminal)")
     return p
 
 
+def _ask(msg: str) -> None:
+    """Wait for Enter; end of input (Ctrl-D) cancels calibration with a one-line error."""
+    try:
+        input(msg)
+    except EOFError:
+        raise UserError("calibration cancelled: end of input before recording (pass --yes to record without prompts)") from None
+
+
 def main_calibrate(argv: list[str]) -> int:
-    """Run ``noisyneuron classify calibrate ARGS``; returns the exit status."""
-    from noisyneuron.models.classifier import default_profile_path, load_classifier
+    """Run ``noisyneuron classify calibrate ARGS``; returns the exit status.
+
+    Prompts before each label only when standard input is a terminal and ``--yes`` is not given:
+    otherwise (a script, a pipe, a test) it records label after label without waiting."""
+    from noisyneuron.models.classifier import DEFAULT_STREAM, default_profile_path, load_classifier
     from noisyneuron.models.classifier_calibration import calibrate, record_from_device, recordings_from_folder
 
     parser = calibrate_parser()
@@ -246,8 +257,12 @@ def main_calibrate(argv: list[str]) -> int:
         labels = [s.strip() for s in args.labels.split(",") if s.strip()] if args.labels else list(net.config.labels) + (["silence"] if "silence" not in net.config.labels else [])
         if args.seconds < 5:
             raise UserError("--seconds must be at least 5 (each label is split into fit and held-back audio)")
-        prompt = (lambda msg: _print(msg)) if args.yes else (lambda msg: input(msg))
-        recordings = record_from_device(args.input, labels, args.seconds, args.samplerate, prompt=prompt, say=_print, save_dir=args.save_recordings)
+        interactive = not args.yes and sys.stdin is not None and sys.stdin.isatty()
+        if not args.yes and not interactive:
+            _print("calibrate: standard input is not a terminal: recording each label without waiting for Enter (as --yes)")
+        gate = ((net.export_meta or {}).get("stream") or {}).get("silence_dbfs", DEFAULT_STREAM["silence_dbfs"])
+        recordings = record_from_device(args.input, labels, args.seconds, args.samplerate, prompt=_ask if interactive else _print,
+                                        say=_print, save_dir=args.save_recordings, gate_dbfs=gate)
     r = calibrate(net, recordings, profile)
     b, a = r["before"], r["after"]
     print(f"calibrated on {len(recordings)} recording(s), labels {', '.join(sorted({x.label for x in recordings}))}; "

@@ -81,9 +81,12 @@ def recordings_from_folder(folder: str | os.PathLike) -> list[Recording]:
 
 
 def record_from_device(device, labels: list[str], seconds: float, sample_rate: float | None = None,
-                       prompt=input, say=print, save_dir: str | os.PathLike | None = None) -> list[Recording]:
+                       prompt=input, say=print, save_dir: str | os.PathLike | None = None,
+                       gate_dbfs: float | None = None) -> list[Recording]:
     """Record ``seconds`` of each label from input ``device`` (index or part of a name; None:
     the default), prompting before each; optionally keep the takes as ``save_dir/<label>/take-*.wav``.
+    With ``gate_dbfs`` (the model's level gate), a take of a label other than silence that is
+    quieter than the gate gets a warning: the input heard nothing (not connected, muted).
     One-line :class:`UserError` for a missing device."""
     import sounddevice as sd
 
@@ -106,6 +109,9 @@ def record_from_device(device, labels: list[str], seconds: float, sample_rate: f
         mono = np.ascontiguousarray(audio[:, 0])
         level = 10 * math.log10(max(float(np.mean(mono.astype(np.float64) ** 2)), 1e-12))
         say(f"  {label}: {len(mono) / rate:.1f} s, RMS {level:.1f} dBFS")
+        if gate_dbfs is not None and label != SILENCE and level < gate_dbfs:
+            say(f"  warning: the {label} take is below the level gate ({gate_dbfs:g} dBFS) and will read as silence: "
+                f"is {dev.name} connected and unmuted?")
         out.append(Recording(label, mono, rate, f"{label}/take-{stamp}.wav"))
         if save_dir is not None:
             import soundfile as sf
