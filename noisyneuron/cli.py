@@ -283,7 +283,7 @@ def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -
         "values": dict(preset.values) if preset is not None else {},
         "config_parameters": dict(config.chain.parameters) or None, "config_chain": config.chain.name,
         "config_path": str(config.path) if config.path else None,
-        "osc": {k: osc[k] for k in ("enabled", "host", "port", "allow", "feedback_hz")},
+        "osc": {k: osc[k] for k in ("enabled", "asked", "host", "port", "allow", "feedback_hz")},
     }
     session = RemoteSession(spec)
     ready = session.ready
@@ -291,6 +291,8 @@ def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -
         _print(ready["note"])
     if preset is not None:
         session.preset_name = preset.name
+    if session.osc_error:
+        _print(f"OSC not started: {session.osc_error}")
     _print(_live_line(ready["chain"], ready["input"], ready["output"], ready["sample_rate"], ready["blocksize"],
                       ready["latency_ms"], ready["latency"], "q quits"))
     exit_code = 0
@@ -311,7 +313,7 @@ def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -
         _print("the audio engine process ended without its final counters")
         return exit_code or 1
     _print(final["summary"])
-    if final.get("osc_summary") and osc["enabled"] and not args.quiet:
+    if final.get("osc_summary") and osc["enabled"] and not session.osc_error and not args.quiet:
         _print(final["osc_summary"])
     if final.get("wrote"):
         _print(f"wrote {final['wrote']}")
@@ -561,7 +563,16 @@ def build_parser() -> argparse.ArgumentParser:
             "Run a chain live. Each of --input/--output is a device (index or part of a name, "
             "see `noisyneuron devices`; default: the system default) or an audio file. "
             "Without any audio device and without devices named, it plays the bundled demo song "
-            "through the chain into a WAV file and says so."
+            "through the chain into a WAV file and says so. "
+            "In a terminal it opens the terminal UI (80x24 and up, also over SSH and in tmux): meters, "
+            "the chain with bypass toggles and a fader per parameter, the classifier, a spectrum, "
+            "latency/load/xruns, OSC and MIDI status, MIDI learn (l), presets (s/o), device choice (d); "
+            "? shows every key. The UI runs in its own process and talks OSC to the engine "
+            "(--ui-in-process: one process). --headless, or no terminal, prints status lines instead. "
+            "OSC (--osc...) and MIDI (--midi-...) reach every parameter as /noisyneuron/<processor>/<param> "
+            "(and each processor's bypass); any MIDI option also opens the virtual input 'NoisyNeuron'. "
+            "Devices, chain, parameter values, [osc] and [midi] can come from the config file (--config); "
+            "flags override it, and --set overrides --preset, which overrides the file."
         ),
     )
     add_chain_options(p)

@@ -315,3 +315,30 @@ async def test_pop_up_screens_keep_the_main_keys_to_themselves(tmp_path):
         assert isinstance(app.screen, DeviceScreen)
         await pilot.press("escape")
         assert len(app.screen_stack) == 1
+
+
+def test_live_help_explains_the_ui_headless_osc_midi_and_config(capsys):
+    import pytest
+
+    from noisyneuron.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["live", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("terminal UI", "80x24", "? shows every key", "own process", "--headless", "--ui-in-process",
+                   "/noisyneuron/<processor>/<param>", "bypass", "--config", "--preset", "--set",
+                   "--osc-port", "--osc-host", "--osc-allow", "--midi-in", "--midi-map", "--midi-virtual",
+                   "--midi-feedback", "'NoisyNeuron'"):
+        assert phrase in text, phrase
+
+
+async def test_a_timer_tick_while_the_panels_are_torn_down_is_harmless(tmp_path):
+    """At quit, Textual removes the panels while the 30 Hz timer can still fire once (seen on the
+    JACK tests as NoMatches from the timer, failing the app): such a tick does nothing."""
+    app = NoisyNeuronApp(make_session(), poll_hz=0, presets_directory=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.query_one("#main").remove()
+        app._tick()
+        app._tick_once()
+        await pilot.pause()
+        assert app.ticks == 0

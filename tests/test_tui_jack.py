@@ -108,6 +108,56 @@ async def test_ui_with_the_engine_in_its_own_process(jack_server, song, tmp_path
     assert final is not None and final["final"]["blocks"] > 0 and final["final"]["errors"] == 0
 
 
+def _host_value(port: int, address: str, expected: float, timeout: float = 5.0) -> float:
+    """The engine host's value of ``address`` (asked over OSC like a DAW), once it is ``expected``
+    or after ``timeout``."""
+    with OscClient("127.0.0.1", port) as daw:
+        deadline = time.monotonic() + timeout
+        value = daw.query(address)["f"]
+        while value != pytest.approx(expected, abs=1e-4) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            value = daw.query(address)["f"]
+        return value
+
+
+async def test_presets_and_midi_in_the_ui_process_reach_the_engine_host(jack_server, song, tmp_path):
+    """With the engine in its own process, a preset loaded in the UI and MIDI (a knob and a pad on
+    the UI process's controller) change the engine's values: each goes through the mirror's
+    ControlSurface.set (sources "preset" and "midi"), whose listener sends it to the host over OSC."""
+    from noisyneuron.control.config import save_preset
+    from noisyneuron.control.midi import MidiController
+    from noisyneuron.control.midi_map import CCMapping, MidiMap, NoteMapping
+    from noisyneuron.tui.host import RemoteSession
+
+    save_preset("soft", {"karaoke.vocals": -20.0, "karaoke.width": 60.0}, "centre-cut", tmp_path)
+    session = RemoteSession({"chain": "centre-cut", "input_file": str(song), "loop": True, "sample_rate": 48000,
+                             "blocksize": 256, "osc": {"enabled": False}})
+    sources: list[tuple[str, str]] = []
+    session.surface.subscribe(lambda control, value, source: sources.append((control.key, source)))
+    # the real controller, its ports not opened: the test plays the part of the MIDI port
+    session.midi = MidiController(session.surface, virtual=False, mapping=MidiMap(
+        [CCMapping("karaoke.width", 0, 7, takeover="jump")], [NoteMapping("karaoke.bypass", 9, 36, "toggle")]))
+    port = session.osc.port
+    try:
+        app = NoisyNeuronApp(session, poll_hz=0, presets_directory=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.load_preset("soft") == []
+            assert _host_value(port, "/noisyneuron/karaoke/vocals", -20.0) == -20.0
+            assert _host_value(port, "/noisyneuron/karaoke/width", 60.0) == 60.0
+            session.midi._on_bytes([0xB0, 7, 127])  # the knob all the way up: width 100 %
+            assert _host_value(port, "/noisyneuron/karaoke/width", 100.0) == 100.0
+            session.midi._on_bytes([0x99, 36, 100])  # the pad: bypass on
+            assert _host_value(port, "/noisyneuron/karaoke/bypass", 1.0) == 1.0
+            app.refresh_readings()
+            await pilot.pause()
+            text = app.query_one(ControlsPanel).render().plain
+            assert "100.0 %" in text and "bypassed" in text and "-20.0 dB" in text
+    finally:
+        session.stop()
+    assert ("karaoke.vocals", "preset") in sources and ("karaoke.width", "preset") in sources
+    assert ("karaoke.width", "midi") in sources and ("karaoke.bypass", "midi") in sources
+
+
 def test_engine_host_error_is_one_line(jack_server):
     from noisyneuron.tui.host import EngineHostError, RemoteSession
 
@@ -115,6 +165,33 @@ def test_engine_host_error_is_one_line(jack_server):
         RemoteSession({"chain": "centre-cut", "input": "no-such-device-xyz", "osc": {"enabled": False}})
     assert "no input device matches 'no-such-device-xyz'" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_osc_port_taken_is_fatal_only_when_the_command_line_asked(jack_server):
+    """As with the engine in the UI's process: an OSC server that only the config file asked for
+    and that cannot start is reported (one line, in the UI's OSC status) and the UI keeps its
+    private link; one asked for on the command line stops `live` with one line."""
+    import socket
+
+    from noisyneuron.control.session import describe_osc
+    from noisyneuron.tui.host import EngineHostError, RemoteSession
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        osc = {"enabled": True, "host": "127.0.0.1", "port": port, "allow": [], "feedback_hz": 20.0}
+        with pytest.raises(EngineHostError) as info:
+            RemoteSession({"chain": "centre-cut", "osc": dict(osc, asked=True)})
+        assert str(info.value) and "\n" not in str(info.value)
+        session = RemoteSession({"chain": "centre-cut", "osc": dict(osc, asked=False)})
+        try:
+            assert session.osc.private and session.osc.port != port
+            assert session.osc_error and "\n" not in session.osc_error
+            assert describe_osc(session) == f"OSC error: {session.osc_error}"
+            session.surface.set("karaoke.vocals", -30.0, source="tui")  # the private link works
+            assert _host_value(session.osc.port, "/noisyneuron/karaoke/vocals", -30.0) == -30.0
+        finally:
+            session.stop()
 
 
 def test_live_in_tmux(jack_server, tmp_path):

@@ -232,6 +232,8 @@ def describe_osc(session: LiveSession) -> str:
     if osc is None:
         return f"OSC error: {session.osc_error}" if session.osc_error else "OSC off (--osc)"
     if _get(osc, "private", False):
+        if session.osc_error:
+            return f"OSC error: {session.osc_error}"
         return f"OSC off (--osc); UI link :{_get(osc, 'port', '?')}"
     host = _get(osc, "host", "?")
     text = f"OSC {'' if host in ('127.0.0.1', '::1', 'localhost') else host}:{_get(osc, 'port', '?')}"

@@ -1,12 +1,18 @@
 """The terminal UI of ``noisyneuron live`` (Textual).
 
-The app runs in the main thread of the same process as the engine (measured with
-``noisyneuron bench live``: the TUI costs the audio nothing measurable, see the README). It never
-touches the audio path: a timer polls the readings 30 times a second
+The app takes a session: by default (what ``noisyneuron live`` runs) a
+:class:`~noisyneuron.tui.host.RemoteSession`, the engine in its own process with the UI as an OSC
+client (measured with ``noisyneuron bench live``: in the engine's process the UI's Python code
+costs the neural chains late blocks, see the README); with ``--ui-in-process`` a
+:class:`~noisyneuron.control.session.LiveSession` in this process. It never touches the audio
+path: a timer polls the readings 30 times a second
 (:func:`~noisyneuron.control.readings.poll_readings`: meters, engine figures, the classifier's
 reading) and copies the last output samples from the session's tap for the spectrum; every
 control change goes through the :class:`~noisyneuron.control.surface.ControlSurface` with
 ``source="tui"`` (OSC, MIDI and presets take the same path, and the panels show their changes too).
+With a RemoteSession that surface is the mirror's: its listener sends each change (keys, MIDI,
+presets) to the engine host as ``<address>/f``, where the host's OSC server applies it through
+the host's own :meth:`ControlSurface.set`.
 
 Layout (80x24 and up)::
 
@@ -38,6 +44,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
 
 from noisyneuron.control.readings import poll_readings
@@ -167,7 +174,7 @@ class NoisyNeuronApp(App[str | None]):
     def on_mount(self) -> None:
         self.controls.focus()
         self.refresh_readings(dt=0.0)
-        self.call_after_refresh(self.refresh_readings, 0.0)  # once the panels have their sizes
+        self.call_after_refresh(self._tick_once)  # once the panels have their sizes
         if self.poll_hz > 0:
             self.set_interval(1.0 / self.poll_hz, self._tick)
         if self.duration is not None:
@@ -185,9 +192,18 @@ class NoisyNeuronApp(App[str | None]):
         dt = 0.0 if self._last_tick is None else now - self._last_tick
         self._last_tick = now
         self._tick_times.append(now)
-        self.refresh_readings(dt)
+        try:
+            self.refresh_readings(dt)
+        except NoMatches:  # a tick that fires while the app shuts down: its panels are gone
+            return
         self.tick_seconds.append(time.perf_counter() - now)
         self.ticks += 1
+
+    def _tick_once(self) -> None:
+        try:
+            self.refresh_readings(0.0)
+        except NoMatches:  # the app quit before its first frame
+            pass
 
     @property
     def ui_fps(self) -> float | None:

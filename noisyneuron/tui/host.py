@@ -274,6 +274,7 @@ def host_main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGHUP, lambda *a: stop.set())
     session = None
     files: list = []
+    osc_error = ""
     try:
         session, files, unknown, note = _build_host_session(spec, block)
         session.start()
@@ -283,12 +284,19 @@ def host_main(argv: list[str] | None = None) -> int:
         allow = list(osc.get("allow") or [])
         if allow:  # the UI is a client too: from loopback, or from the address it was bound to
             allow += [a for a in ("127.0.0.1", "::1", bind) if a not in allow and a not in ("0.0.0.0", "::")]
-        session.start_osc(
-            host=bind,
-            port=0 if private else int(osc.get("port", 9000)),
-            # the UI needs feedback (changes made by others): 0 ("none") becomes 20 Hz here
-            allow=allow, feedback_hz=float(osc.get("feedback_hz") or 20.0),
-        )
+        # the UI needs feedback (changes made by others): 0 ("none") becomes 20 Hz here
+        feedback_hz = float(osc.get("feedback_hz") or 20.0)
+        try:
+            session.start_osc(host=bind, port=0 if private else int(osc.get("port", 9000)), allow=allow,
+                              feedback_hz=feedback_hz)
+        except UserError as exc:
+            # what the command line asked for must start; what only the config file asked for is
+            # reported (the UI's OSC line) and the UI gets its private link, as in one process
+            if private or osc.get("asked", True):
+                raise
+            osc_error = str(exc)
+            private = True
+            session.start_osc(host="127.0.0.1", port=0, allow=[], feedback_hz=feedback_hz)
     except UserError as exc:
         if session is not None:
             session.stop()
@@ -304,6 +312,7 @@ def host_main(argv: list[str] | None = None) -> int:
         "ready": True, "pid": os.getpid(), "chain": session.chain.name, "note": note,
         "controls": _describe_controls(session.surface), "reader": reader.name if reader else None,
         "osc_host": session.osc.host, "osc_port": session.osc.port, "osc_private": private,
+        "osc_error": osc_error,
         "osc_describe": session.osc.describe(), "input": in_name, "output": out_name,
         "sample_rate": engine.sample_rate, "blocksize": engine.blocksize,
         "latency": engine.latency_breakdown(), "latency_ms": engine.latency_seconds * 1000.0,
@@ -544,7 +553,9 @@ class RemoteSession:
         self.input_spec = spec.get("input")
         self.output_spec = spec.get("output")
         self.midi = None
-        self.osc_error = self.midi_error = ""
+        #: one line when the config file's OSC server could not start (the UI then has its private link)
+        self.osc_error = str(ready.get("osc_error") or "")
+        self.midi_error = ""
         self.preset_name = ""
         self.final: dict | None = None
         self._sent: dict[str, deque] = {}
@@ -703,6 +714,7 @@ class RemoteSession:
         self._use_block(block)
         old.close()
         self.ready = host.ready
+        self.osc_error = str(self.ready.get("osc_error") or "")
         self.spec = spec
         self.input_spec = spec.get("input")
         self.output_spec = spec.get("output")
