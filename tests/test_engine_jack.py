@@ -253,11 +253,12 @@ def test_centre_cut_live_20_seconds_without_xruns(jack_server, tmp_path):
 
 
 @pytest.mark.slow
-def test_separator_live_60_seconds_without_xruns(jack_server, tmp_path):
-    """The neural separator live (torch in the processing thread, one thread) at blocksize 256 on
-    the 48 kHz JACK dummy server: 60 s without an xrun or a late block (issue 4's soak target),
-    under the same rules as the centre-cut test. Untrained weights of the shipped size: the work
-    per hop is the same."""
+def test_separator_and_monitor_live_60_seconds_without_xruns(jack_server, tmp_path):
+    """The neural separator live (torch in the processing thread, one thread) with the classifier
+    monitor beside it, at blocksize 256 on the 48 kHz JACK dummy server: 60 s without an xrun or
+    a late block (the separator's soak target, and the monitor's "zero xruns beside the
+    separator"), under the same rules as the centre-cut test. Untrained separator weights of the
+    shipped size: the work per hop is the same."""
     import torch
 
     from noisyneuron.models.pretrained import EXPORT_FORMAT
@@ -266,7 +267,7 @@ def test_separator_live_60_seconds_without_xruns(jack_server, tmp_path):
     cfg = SeparatorConfig()
     weights = tmp_path / "separator.pt"
     torch.save({"format": EXPORT_FORMAT, "config": cfg.as_dict(), "state_dict": SeparatorNet(cfg).state_dict()}, weights)
-    _live_without_xruns(tmp_path, ("--chain", "separator", "--separator-weights", str(weights), "--set", "vocals=0"), seconds=60.0)
+    _live_without_xruns(tmp_path, ("--chain", "separator+monitor", "--separator-weights", str(weights), "--set", "vocals=0"), seconds=60.0)
 
 
 def _live_without_xruns(tmp_path: Path, chain_args: tuple[str, ...], seconds: float = 20.0) -> None:
