@@ -23,21 +23,17 @@ baseline's real-time factor, measured in the same run.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import resource
 import time
 
 import numpy as np
+
+from noisyneuron.bench.common import error_line, error_result, measure_rows, note_lines, pin_one_core, rss_mb
 
 __all__ = ["run_classifier_bench", "format_classifier_table", "TARGET_RTF", "ROWS"]
 
 #: Goal: the live classifier's real-time factor on one core.
 TARGET_RTF = 0.02
 ROWS = ("ours live 48 kHz", "ours live 16 kHz", "ours offline", "energy-baseline", "silero-vad")
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _input(seconds: float, rate: int) -> np.ndarray:
@@ -85,7 +81,7 @@ def _ours_live(rate: int, channels: int, seconds: float, blocksize: int) -> dict
         times.append(time.perf_counter() - t0)
 
     proc.classifier._decide = timed
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     blocks = [audio[pos : pos + blocksize].copy() for pos in range(0, len(audio) - blocksize + 1, blocksize)]
     block_time = 0.0
     for block in blocks:
@@ -98,7 +94,7 @@ def _ours_live(rate: int, channels: int, seconds: float, blocksize: int) -> dict
     return {
         "rtf": block_time / audio_s, "decisions": len(times), "decision_ms": proc.classifier.decision_seconds * 1e3,
         "p50_ms": float(np.percentile(t, 50) * 1e3), "p99_ms": float(np.percentile(t, 99) * 1e3),
-        "peak_mb": _rss_mb() - rss0, "note": note, "last_gated": bool(gated), "blocksize": blocksize,
+        "peak_mb": rss_mb() - rss0, "note": note, "last_gated": bool(gated), "blocksize": blocksize,
         "labels": "/".join(proc.labels),
     }
 
@@ -109,11 +105,11 @@ def _ours_offline(seconds: float) -> dict:
     net, note = _net()
     audio = _input(seconds, 16000)[:, 0].copy()
     batch_decisions(net, audio[:32000], 16000)
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     t0 = time.perf_counter()
     batch_decisions(net, audio, 16000)
     elapsed = time.perf_counter() - t0
-    return {"rtf": elapsed / seconds, "peak_mb": _rss_mb() - rss0, "note": note}
+    return {"rtf": elapsed / seconds, "peak_mb": rss_mb() - rss0, "note": note}
 
 
 def _peer(name: str, seconds: float) -> dict:
@@ -125,7 +121,7 @@ def _peer(name: str, seconds: float) -> dict:
     for pos in range(0, 32000, block):
         system.process(audio[pos : pos + block])
     system.reset()
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     times = []
     total = 0.0
     for pos in range(0, len(audio) - block + 1, block):
@@ -137,15 +133,13 @@ def _peer(name: str, seconds: float) -> dict:
     t = np.array(times)
     audio_s = len(times) * block / 16000
     return {"rtf": total / audio_s, "decision_ms": system.hop / system.sample_rate * 1e3,
-            "p50_ms": float(np.percentile(t, 50) * 1e3), "p99_ms": float(np.percentile(t, 99) * 1e3), "peak_mb": _rss_mb() - rss0}
+            "p50_ms": float(np.percentile(t, 50) * 1e3), "p99_ms": float(np.percentile(t, 99) * 1e3), "peak_mb": rss_mb() - rss0}
 
 
 def _row(name: str, seconds: float, blocksize: int, queue) -> None:
     """Child process: measure one row, put ``(name, result or error)`` on the queue."""
     try:
-        from noisyneuron.bench.separator import _pin_one_core
-
-        _pin_one_core()
+        pin_one_core()
         if name == "ours live 48 kHz":
             result = _ours_live(48000, 2, seconds, blocksize)
         elif name == "ours live 16 kHz":
@@ -158,21 +152,13 @@ def _row(name: str, seconds: float, blocksize: int, queue) -> None:
             raise ValueError(name)
         queue.put((name, result))
     except Exception as exc:  # noqa: BLE001 - reported as the row's result
-        queue.put((name, {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}))
+        queue.put((name, error_result(exc)))
 
 
 def run_classifier_bench(seconds: float = 10.0, blocksize: int = 256, rows: tuple[str, ...] = ROWS) -> dict:
     """Measure each row in its own one-core process; returns ``{"rows": {row: result}, ...}``
     with ``vs_energy`` / ``vs_silero`` ratios of real-time factors."""
-    ctx = mp.get_context("spawn")
-    results: dict[str, dict] = {}
-    for name in rows:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_row, args=(name, seconds, blocksize, queue))
-        proc.start()
-        got = queue.get(timeout=900)
-        proc.join()
-        results[got[0]] = got[1]
+    results = measure_rows(_row, rows, seconds, blocksize)
     energy = results.get("energy-baseline", {}).get("rtf")
     silero = results.get("silero-vad", {}).get("rtf")
     for r in results.values():
@@ -194,16 +180,13 @@ def format_classifier_table(result: dict) -> str:
     ]
     for name, r in result["rows"].items():
         if "error" in r:
-            lines.append(f"| {name} | not measured: {r['error']} | | | | | |")
+            lines.append(error_line(name, r["error"], 7))
             continue
         per = f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f}" if "p50_ms" in r else ""
         every = f"{r['decision_ms']:.0f} ms" if "decision_ms" in r else "offline"
         ve = f"{r['vs_energy']:.2f}" if "vs_energy" in r else ""
         vs = f"{r['vs_silero']:.2f}" if "vs_silero" in r else ""
         lines.append(f"| {name} | {r['rtf']:.4f} | {ve} | {vs} | {per} | {every} | {r['peak_mb']:.0f} |")
-    notes = {r["note"] for r in result["rows"].values() if r.get("note")}
-    lines.append("")
-    for note in sorted(notes):
-        lines.append(f"ours: {note}")
+    lines += note_lines(result, "ours")
     lines.append(f"target: live RTF <= {result['targets']['rtf']} on one core")
     return "\n".join(lines)

@@ -18,12 +18,11 @@ model load (MB). Ratios are to Spleeter's real-time factor, measured in the same
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import resource
 import time
 
 import numpy as np
+
+from noisyneuron.bench.common import error_line, error_result, measure_rows, note_lines, pin_one_core, rss_mb
 
 __all__ = ["run_separator_bench", "format_separator_table", "TARGET_RTF", "TARGET_P99_FRACTION"]
 
@@ -31,21 +30,6 @@ __all__ = ["run_separator_bench", "format_separator_table", "TARGET_RTF", "TARGE
 TARGET_RTF = 0.15
 #: Goal: p99 per-hop compute time as a fraction of the hop's duration.
 TARGET_P99_FRACTION = 1.0 / 3.0
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _pin_one_core() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpus[-1]})
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        pass
 
 
 def _input(seconds: float) -> np.ndarray:
@@ -85,7 +69,7 @@ def _live_row(proc, audio: np.ndarray, blocksize: int, hop_seconds: float | None
             return out
 
         streamer.step = timed_step
-    rss0 = _rss_mb()
+    rss0 = rss_mb()
     block_times = []
     start = time.perf_counter()
     for pos in range(0, len(audio) - blocksize + 1, blocksize):
@@ -106,14 +90,14 @@ def _live_row(proc, audio: np.ndarray, blocksize: int, hop_seconds: float | None
         "p99_ms": float(np.percentile(times, 99) * 1e3),
         "p99_fraction": float(np.percentile(times, 99) / unit),
         "latency_ms": proc.latency_samples / 44.1,
-        "peak_mb": _rss_mb() - rss0,
+        "peak_mb": rss_mb() - rss0,
     }
 
 
 def _row(name: str, seconds: float, blocksize: int, queue) -> None:
     """Child process: measure one row, put ``(name, result or error)`` on the queue."""
     try:
-        _pin_one_core()
+        pin_one_core()
         audio = _input(seconds)
         if name == "separator live":
             from noisyneuron.realtime.processors.separator import NeuralSeparator
@@ -132,26 +116,26 @@ def _row(name: str, seconds: float, blocksize: int, queue) -> None:
 
             net, note = _net()
             separate_array(net, audio[:44100], 44100)
-            rss0 = _rss_mb()
+            rss0 = rss_mb()
             t0 = time.perf_counter()
             separate_array(net, audio, 44100)
             elapsed = time.perf_counter() - t0
-            result = {"rtf": elapsed / seconds, "latency_ms": net.config.latency_samples / 44.1, "peak_mb": _rss_mb() - rss0, "note": note}
+            result = {"rtf": elapsed / seconds, "latency_ms": net.config.latency_samples / 44.1, "peak_mb": rss_mb() - rss0, "note": note}
         elif name == "spleeter offline":
             from noisyneuron.evaluation.separation_systems import build_separator
 
             system = build_separator("spleeter")
             system.separate(audio[:44100])
-            rss0 = _rss_mb()
+            rss0 = rss_mb()
             t0 = time.perf_counter()
             system.separate(audio)
             elapsed = time.perf_counter() - t0
-            result = {"rtf": elapsed / seconds, "latency_ms": None, "peak_mb": _rss_mb() - rss0}
+            result = {"rtf": elapsed / seconds, "latency_ms": None, "peak_mb": rss_mb() - rss0}
         else:
             raise ValueError(name)
         queue.put((name, result))
     except Exception as exc:  # noqa: BLE001 - reported as the row's result
-        queue.put((name, {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}))
+        queue.put((name, error_result(exc)))
 
 
 ROWS = ("separator live", "separator offline", "centre-cut live", "spleeter offline")
@@ -159,15 +143,7 @@ ROWS = ("separator live", "separator offline", "centre-cut live", "spleeter offl
 
 def run_separator_bench(seconds: float = 10.0, blocksize: int = 256, rows: tuple[str, ...] = ROWS) -> dict:
     """Measure each row in its own one-core process; returns ``{row: result}`` plus ratios."""
-    ctx = mp.get_context("spawn")
-    results: dict[str, dict] = {}
-    for name in rows:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_row, args=(name, seconds, blocksize, queue))
-        proc.start()
-        got = queue.get(timeout=900)
-        proc.join()
-        results[got[0]] = got[1]
+    results = measure_rows(_row, rows, seconds, blocksize)
     peer = results.get("spleeter offline", {}).get("rtf")
     for r in results.values():
         if "rtf" in r and peer:
@@ -186,17 +162,14 @@ def format_separator_table(result: dict) -> str:
     ]
     for name, r in result["rows"].items():
         if "error" in r:
-            lines.append(f"| {name} | not measured: {r['error']} | | | | | |")
+            lines.append(error_line(name, r["error"], 7))
             continue
         step = f"{r['p50_ms']:.3f} / {r['p99_ms']:.3f} ({r['step']}: {r['step_ms']:.2f} ms)" if "p50_ms" in r else ""
         frac = f"{r['p99_fraction']:.2f}" if "p99_fraction" in r else ""
         lat = f"{r['latency_ms']:.2f} ms" if r.get("latency_ms") is not None else "offline"
         ratio = f"{r['vs_spleeter']:.2f}" if "vs_spleeter" in r else ""
         lines.append(f"| {name} | {r['rtf']:.3f} | {ratio} | {step} | {frac} | {lat} | {r['peak_mb']:.0f} |")
-    notes = {r["note"] for r in result["rows"].values() if r.get("note")}
     t = result["targets"]
-    lines.append("")
-    for note in sorted(notes):
-        lines.append(f"separator: {note}")
+    lines += note_lines(result, "separator")
     lines.append(f"targets: live separator RTF <= {t['rtf']}, p99 hop time <= {t['p99_fraction']:.2f} of the hop")
     return "\n".join(lines)

@@ -61,6 +61,7 @@ from torch import nn
 
 from noisyneuron.dsp.features import mel_filterbank
 from noisyneuron.errors import UserError
+from noisyneuron.models.run_folder import cast_state, noisyneuron_version, read_export, write_export
 
 __all__ = [
     "DEFAULT_LABELS",
@@ -637,12 +638,6 @@ def has_shipped_classifier() -> bool:
     return SHIPPED_CLASSIFIER.is_file()
 
 
-def _version() -> str:
-    import noisyneuron
-
-    return noisyneuron.__version__
-
-
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 (hex) of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -655,47 +650,25 @@ def export_classifier(net: ClassifierNet, dest: str | os.PathLike, dtype: str = 
     the streaming defaults ``silence_dbfs``/``smoothing_seconds``/``hysteresis``, ``profile``).
     Raises :class:`UserError` when the file would reach 5 MB.
     """
-    if dtype not in ("float32", "float16"):
-        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
-    torch_dtype = torch.float16 if dtype == "float16" else torch.float32
-    state = {k: v.detach().to("cpu", torch_dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in net.state_dict().items()}
+    state = cast_state(net.state_dict(), dtype)
     info = {
         "format": EXPORT_FORMAT,
         "format_version": 1,
         "config": net.config.as_dict(),
         "labels": list(net.config.labels),
-        "noisyneuron_version": _version(),
+        "noisyneuron_version": noisyneuron_version(),
         "dtype": dtype,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "stream": dict(DEFAULT_STREAM),
     }
     info.update(meta)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    torch.save({**info, "state_dict": state}, tmp)
-    size = tmp.stat().st_size
-    if size >= _EXPORT_LIMIT_BYTES:
-        tmp.unlink()
-        raise UserError(f"{dest}: the exported classifier would be {size / 1e6:.1f} MB (limit 5 MB); train a smaller model")
-    os.replace(tmp, dest)
+    size = write_export(dest, info, state, _EXPORT_LIMIT_BYTES, "classifier", "train a smaller model")
     return {**info, "bytes": size}
 
 
 def _read_export(path: Path) -> ClassifierNet:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file
-        raise UserError(f"{path}: cannot read classifier weights ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != EXPORT_FORMAT:
-        raise UserError(f"{path}: not an exported NoisyNeuron classifier (train one with `noisyneuron train classifier`)")
-    net = ClassifierNet(ClassifierConfig.from_dict(blob["config"]))
-    try:
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    except RuntimeError:
-        raise UserError(f"{path}: its weights do not fit its config (a damaged file?)") from None
-    net.export_meta = {k: v for k, v in blob.items() if k != "state_dict"}
-    return net.eval()
+    return read_export(path, EXPORT_FORMAT, "classifier", "train one with `noisyneuron train classifier`",
+                       lambda config: ClassifierNet(ClassifierConfig.from_dict(config)))
 
 
 def load_classifier(path: str | os.PathLike | None = None, use_profile: bool = True) -> ClassifierNet:

@@ -39,8 +39,6 @@ A run lives in one folder: ``checkpoint.pt`` (everything to continue), ``best.pt
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import sys
 import time
@@ -61,6 +59,18 @@ from noisyneuron.models.classifier import (
     log_mel_frames,
 )
 from noisyneuron.models.classifier_options import TRAJECTORY_FIELDS, ClassifierTrainConfig, config_from_args
+from noisyneuron.models.run_folder import (
+    Interrupt,
+    append_log,
+    check_trajectory,
+    choose_device,
+    lr_factor,
+    plot_run,
+    read_log,
+    save_atomic,
+    torch_threads,
+    truncate_log,
+)
 
 __all__ = [
     "TRAIN_RATE",
@@ -400,59 +410,8 @@ def validate(net: ClassifierNet, features: FeatureSet, index: list[int], labels:
 
 
 # ----- training loop --------------------------------------------------------------------------
-def _lr_factor(k: int, total: int, warmup: int) -> float:
-    warmup = max(1, min(warmup, total // 10 or 1))
-    if k < warmup:
-        return (k + 1) / warmup
-    progress = min(1.0, (k - warmup) / max(1, total - warmup))
-    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: no CUDA GPU here; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r}: use cpu or cuda") from None
-
-
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    lossy = [r for r in rows if r.get("loss") is not None]
-    top.plot([r["step"] for r in lossy], [r["loss"] for r in lossy], marker=".", label="train loss (mean since last validation)")
-    top.set_ylabel("loss")
-    top.grid(True, alpha=0.3)
-    top.legend(loc="upper right")
-    valid = [r for r in rows if r.get("valid_accuracy") is not None]
-    bottom.plot([r["step"] for r in valid], [r["valid_accuracy"] for r in valid], marker=".", label="valid file accuracy")
-    bottom.plot([r["step"] for r in valid], [r["valid_window_accuracy"] for r in valid], marker=".", label="valid window accuracy")
-    bottom.set_ylabel("accuracy")
-    bottom.set_xlabel("step")
-    bottom.grid(True, alpha=0.3)
-    bottom.legend(loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+# The validation series drawn under the loss in loss.png: (log.jsonl key, legend label).
+_PLOT_SERIES = (("valid_accuracy", "valid file accuracy"), ("valid_window_accuracy", "valid window accuracy"))
 
 
 class _Plan:
@@ -498,28 +457,22 @@ def train(config: ClassifierTrainConfig, progress: bool = True, *, force: bool =
     cfg = config
     if cfg.steps < 1 or cfg.batch_size < 1:
         raise UserError("--steps and --batch-size must be at least 1")
-    device = _device(cfg.device)
+    device = choose_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, best_path, log_path = out / "checkpoint.pt", out / "best.pt", out / "log.jsonl"
-    old_threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, int(cfg.torch_threads or os.cpu_count() or 1)))
-    try:
+    with torch_threads(device, cfg.torch_threads):
         plan = _Plan(cfg, out, progress)
         torch.manual_seed(cfg.seed)
         net = ClassifierNet(plan.model_config).to(device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: _lr_factor(k, cfg.steps, cfg.warmup_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
         state = {"step": 0, "best_accuracy": None, "best_step": None, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0, "last_valid": None}
         if ckpt_path.is_file():
             ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
             if ckpt.get("format") != CHECKPOINT_FORMAT:
                 raise UserError(f"{ckpt_path}: not a classifier training checkpoint; choose another --out")
-            old, now = ckpt["config"], cfg.as_dict()
-            diff = [f"{k}={old.get(k)!r} (now {now[k]!r})" for k in TRAJECTORY_FIELDS if old.get(k) != now[k]]
-            if diff:
-                raise UserError(f"{ckpt_path} was trained with {', '.join(diff)}: resume with the same settings or choose another --out")
+            check_trajectory(ckpt_path, ckpt["config"], cfg.as_dict(), TRAJECTORY_FIELDS)
             if ckpt["data_hash"] != plan.data_hash and not force:
                 raise UserError(f"{ckpt_path} was trained on different data (hash {ckpt['data_hash'][:12]} != {plan.data_hash[:12]}); use the same data, --force, or another --out")
             net.load_state_dict(ckpt["model"])
@@ -527,8 +480,7 @@ def train(config: ClassifierTrainConfig, progress: bool = True, *, force: bool =
             sched.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["torch_rng"])
             state.update(ckpt["state"])
-            rows = [r for r in _read_log(log_path) if r.get("step", 0) <= state["step"]]
-            log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            truncate_log(log_path, state["step"])
         elif log_path.exists():
             log_path.unlink()
             best_path.unlink(missing_ok=True)
@@ -544,7 +496,7 @@ def train(config: ClassifierTrainConfig, progress: bool = True, *, force: bool =
 
         def checkpoint(step: int) -> None:
             state["elapsed"] = elapsed()
-            _save_atomic({**payload(step), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            save_atomic({**payload(step), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                           "torch_rng": torch.get_rng_state(), "state": dict(state)}, ckpt_path)
 
         def run_validation(step: int) -> None:
@@ -561,21 +513,19 @@ def train(config: ClassifierTrainConfig, progress: bool = True, *, force: bool =
             acc = result["accuracy"]
             if acc is not None and (state["best_accuracy"] is None or acc >= state["best_accuracy"]):
                 state["best_accuracy"], state["best_step"] = acc, step
-                _save_atomic({**payload(step), "valid": result}, best_path)
-            with open(log_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            _plot(_read_log(log_path), out / "loss.png")
+                save_atomic({**payload(step), "valid": result}, best_path)
+            append_log(log_path, row)
+            plot_run(read_log(log_path), out / "loss.png", _PLOT_SERIES, "accuracy",
+                     loss_label="train loss (mean since last validation)", figsize=(7, 6))
 
         stop = cfg.steps if stop_at is None else max(state["step"], min(int(stop_at), cfg.steps))
         step = state["step"]
         if step < stop:
             from tqdm.auto import tqdm
 
-            from noisyneuron.models.training import _Interrupt
-
             bar = tqdm(total=stop, initial=step, desc="train classifier", unit="step", disable=not progress, dynamic_ncols=True, file=sys.stderr)
             net.train()
-            with _Interrupt() as interrupt:
+            with Interrupt() as interrupt:
                 try:
                     while step < stop:
                         x, y = plan.augmenter.batch(step)
@@ -614,8 +564,6 @@ def train(config: ClassifierTrainConfig, progress: bool = True, *, force: bool =
         return {"steps": state["step"], "completed": state["step"] >= cfg.steps, "best_accuracy": state["best_accuracy"],
                 "best_step": state["best_step"], "last_valid": state["last_valid"], "labels": list(plan.decision_labels),
                 "seconds": round(elapsed(), 2), "out": str(out)}
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def export_run(run: str | os.PathLike, dest: str | os.PathLike, dtype: str = "float16", silence_dbfs: float | None = None) -> dict:

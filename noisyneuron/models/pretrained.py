@@ -83,8 +83,7 @@ def load_separator(path: str | os.PathLike | None = None) -> "SeparatorNet":  # 
     named by ``$NOISYNEURON_SEPARATOR_WEIGHTS``, else the shipped one); ``net.export_meta``
     holds the file's metadata. One-line UserError when the file is missing or is not an
     exported separator."""
-    import torch
-
+    from noisyneuron.models.run_folder import read_export
     from noisyneuron.models.separator import SeparatorConfig, SeparatorNet
 
     path = selected_separator_weights(path)
@@ -95,13 +94,5 @@ def load_separator(path: str | os.PathLike | None = None) -> "SeparatorNet":  # 
                 "noisyneuron train separator --data DIR --export noisyneuron/models/weights/separator.pt"
             )
         raise UserError(f"{path}: no such separator weights file")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file
-        raise UserError(f"{path}: cannot read separator weights ({type(exc).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != EXPORT_FORMAT:
-        raise UserError(f"{path}: not an exported NoisyNeuron separator (export one with `noisyneuron train separator --export`)")
-    net = SeparatorNet(SeparatorConfig.from_dict(blob["config"]))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    net.export_meta = {k: v for k, v in blob.items() if k != "state_dict"}
-    return net.eval()
+    return read_export(path, EXPORT_FORMAT, "separator", "export one with `noisyneuron train separator --export`",
+                       lambda config: SeparatorNet(SeparatorConfig.from_dict(config)))

@@ -37,13 +37,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import math
 import os
 import random
-import signal
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +50,21 @@ import torch
 
 from noisyneuron.errors import UserError
 from noisyneuron.models.data.layout import SEPARATION_RATE, SeparationTrack, separation_tracks
+from noisyneuron.models.run_folder import (
+    Interrupt,
+    append_log,
+    cast_state,
+    check_trajectory,
+    choose_device,
+    lr_factor,
+    noisyneuron_version,
+    plot_run,
+    read_log,
+    save_atomic,
+    torch_threads,
+    truncate_log,
+    write_export,
+)
 from noisyneuron.models.pretrained import EXPORT_FORMAT, load_separator  # noqa: F401 - re-exported
 from noisyneuron.models.train_options import DEFAULT_OUT, TrainConfig, add_cli_arguments  # noqa: F401 - re-exported
 from noisyneuron.models.separator import STEMS, SeparatorConfig, SeparatorNet
@@ -81,6 +92,9 @@ _SILENCE_DBFS = -50.0
 _GAIN_DB = (-6.0, 3.0)
 _MAX_TRIES = 20
 _EXPORT_LIMIT_BYTES = 20 * 1024 * 1024
+
+# The validation series drawn under the loss in loss.png: (log.jsonl key, legend label).
+_PLOT_SERIES = (("valid_vocals_sdr", "vocals"), ("valid_accompaniment_sdr", "accompaniment"))
 
 # Fields of TrainConfig that shape the training trajectory: a resumed run must match them.
 _TRAJECTORY_FIELDS = (
@@ -315,12 +329,6 @@ class _ValidSet:
 
 
 # ----- checkpoints ----------------------------------------------------------------------------
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _rng_states() -> dict:
     np_state = np.random.get_state(legacy=False)
     return {
@@ -361,20 +369,6 @@ def _load(path: Path, device: str | torch.device = "cpu") -> dict:
 
 
 # ----- training -------------------------------------------------------------------------------
-def _device(name: str) -> torch.device:
-    name = (name or "cpu").strip().lower()
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: no CUDA GPU is available here (torch {torch.__version__}); use --device cpu")
-        dev = torch.device(name)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
-        return dev
-    raise UserError(f"--device {name}: must be cpu or cuda")
-
-
 def _check(config: TrainConfig) -> TrainConfig:
     for name in ("steps", "batch_size", "valid_every", "checkpoint_every", "hidden", "layers"):
         if int(getattr(config, name)) < 1:
@@ -391,15 +385,6 @@ def _check(config: TrainConfig) -> TrainConfig:
     return config
 
 
-def _lr_factor(step: int, steps: int, warmup: int) -> float:
-    """Multiplier of the peak lr for the update at ``step`` (0-based): linear warm-up, cosine to 2 %."""
-    warm = max(1, min(warmup, steps // 10))
-    if step < warm:
-        return (step + 1) / warm
-    progress = min(1.0, (step - warm) / max(1, steps - warm))
-    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
 @torch.no_grad()
 def _init_normalisation(net: SeparatorNet, segments: StemSegments, device: torch.device, examples: int = 32) -> None:
     """Set the network's input normalisation to the mean and 1/std of the training mixtures'
@@ -409,71 +394,6 @@ def _init_normalisation(net: SeparatorNet, segments: StemSegments, device: torch
     feats = torch.log1p(spec.abs()).permute(0, 3, 1, 2).flatten(2).reshape(-1, net.input_mean.numel())
     net.input_mean.copy_(feats.mean(dim=0))
     net.input_scale.copy_(1.0 / (feats.std(dim=0) + 1e-3))
-
-
-def _read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
-    return rows
-
-
-def _plot(rows: list[dict], path: Path) -> None:
-    """Train loss and valid SDRs against step, into ``path`` (PNG, Agg: no display needed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 6), dpi=100)
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    steps = [r["step"] for r in rows if r.get("loss") is not None]
-    top.plot(steps, [r["loss"] for r in rows if r.get("loss") is not None], marker=".", label="train loss (running mean)")
-    top.set_ylabel("loss")
-    if steps and min(r["loss"] for r in rows if r.get("loss") is not None) > 0:
-        top.set_yscale("log")
-    top.grid(True, alpha=0.3)
-    top.legend(loc="upper right")
-    valid = [r for r in rows if r.get("valid_vocals_sdr") is not None]
-    bottom.plot([r["step"] for r in valid], [r["valid_vocals_sdr"] for r in valid], marker=".", label="vocals")
-    bottom.plot([r["step"] for r in valid], [r["valid_accompaniment_sdr"] for r in valid], marker=".", label="accompaniment")
-    bottom.set_ylabel("valid SDR, median (dB)")
-    bottom.set_xlabel("step")
-    bottom.grid(True, alpha=0.3)
-    bottom.legend(loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
-
-
-class _Interrupt:
-    """Turns the first Ctrl-C into a flag checked between steps (so the checkpoint is consistent);
-    a second Ctrl-C interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
 
 
 def train(config: TrainConfig, progress: bool = True, *, force: bool = False, stop_at: int | None = None) -> dict:
@@ -490,30 +410,24 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
     "completed"}`` (SDRs in dB, seconds of training wall time over every session of the run).
     """
     cfg = _check(config)
-    device = _device(cfg.device)
+    device = choose_device(cfg.device)
     out, data = Path(cfg.out), Path(cfg.data)
     data_hash = manifest_hash(data)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, best_path, log_path = out / "checkpoint.pt", out / "best.pt", out / "log.jsonl"
 
-    old_threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, int(cfg.torch_threads or os.cpu_count() or 1)))
-    try:
+    with torch_threads(device, cfg.torch_threads):
         torch.manual_seed(cfg.seed)
         net = SeparatorNet(cfg.model_config()).to(device)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: _lr_factor(k, cfg.steps, cfg.warmup_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
         state = {"step": 0, "best_sdr": None, "best_step": None, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0, "last_valid": None}
 
         if ckpt_path.is_file():
             ckpt = _load(ckpt_path, device)
             if ckpt.get("format") != CHECKPOINT_FORMAT:
                 raise UserError(f"{ckpt_path}: not a separator training checkpoint; choose another --out")
-            old = ckpt["config"]
-            diff = [f"{k}={old.get(k)!r} (now {getattr(cfg, k)!r})" for k in _TRAJECTORY_FIELDS if old.get(k) != getattr(cfg, k)]
-            if diff:
-                raise UserError(f"{ckpt_path} was trained with {', '.join(diff)}: resume with the same settings or choose another --out")
+            check_trajectory(ckpt_path, ckpt["config"], {k: getattr(cfg, k) for k in _TRAJECTORY_FIELDS}, _TRAJECTORY_FIELDS)
             if ckpt["data_manifest_hash"] != data_hash and not force:
                 raise UserError(f"{ckpt_path} was trained on a different data set (manifest hash {ckpt['data_manifest_hash'][:12]} != {data_hash[:12]} of {data}); use the same data, force=True (--force), or another --out")
             net.load_state_dict(ckpt["model"])
@@ -522,11 +436,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             _set_rng_states(ckpt["rng"])
             for key in state:
                 state[key] = ckpt["state"][key]
-            # validations logged after the checkpoint will be redone
-            rows = [r for r in _read_log(log_path) if r.get("step", 0) <= state["step"]]
-            tmp = log_path.with_name(log_path.name + ".partial")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-            os.replace(tmp, log_path)
+            truncate_log(log_path, state["step"])  # validations logged after the checkpoint are redone
 
         segments = StemSegments(
             data, "train", cfg.segment_seconds, cfg.seed,
@@ -541,8 +451,8 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
 
         def checkpoint(step: int) -> None:
             state["elapsed"] = elapsed()
-            _save_atomic({
-                "format": CHECKPOINT_FORMAT, "version": _version(), "step": step,
+            save_atomic({
+                "format": CHECKPOINT_FORMAT, "version": noisyneuron_version(), "step": step,
                 "model": net.state_dict(), "model_config": net.config.as_dict(),
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "config": cfg.as_dict(), "rng": _rng_states(), "data_manifest_hash": data_hash,
@@ -568,14 +478,13 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             state["last_valid"] = result
             if result and (state["best_sdr"] is None or result["vocals_sdr"] > state["best_sdr"]):
                 state["best_sdr"], state["best_step"] = result["vocals_sdr"], step
-                _save_atomic({
-                    "format": CHECKPOINT_FORMAT + "-best", "version": _version(), "step": step,
+                save_atomic({
+                    "format": CHECKPOINT_FORMAT + "-best", "version": noisyneuron_version(), "step": step,
                     "model": net.state_dict(), "model_config": net.config.as_dict(), "config": cfg.as_dict(),
                     "data_manifest_hash": data_hash, "valid": result,
                 }, best_path)
-            with open(log_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            _plot(_read_log(log_path), out / "loss.png")
+            append_log(log_path, row)
+            plot_run(read_log(log_path), out / "loss.png", _PLOT_SERIES, "valid SDR, median (dB)", log_loss=True)
 
         stop = cfg.steps if stop_at is None else max(state["step"], min(int(stop_at), cfg.steps))
         step = state["step"]
@@ -590,7 +499,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             bar = tqdm(total=stop, initial=step, desc="train separator", unit="step", disable=not progress, dynamic_ncols=True)
             net.train()
             consistent = True  # False while an update is half done
-            with _Interrupt() as interrupt:
+            with Interrupt() as interrupt:
                 try:
                     for batch in loader:
                         consistent = False
@@ -627,8 +536,6 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             "seconds": round(elapsed(), 3),
             "out": str(out),
         }
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _train_step(net: SeparatorNet, opt, sched, batch: dict, device: torch.device, grad_clip: float) -> float:
@@ -643,12 +550,6 @@ def _train_step(net: SeparatorNet, opt, sched, batch: dict, device: torch.device
     return float(loss.detach())
 
 
-def _version() -> str:
-    import noisyneuron
-
-    return noisyneuron.__version__
-
-
 # ----- export ---------------------------------------------------------------------------------
 def export_separator(checkpoint_path: str | os.PathLike, dest_path: str | os.PathLike, data_manifest_hash: str | None = None, dtype: str = "float32") -> dict:
     """Write a compact inference file from a training checkpoint (``checkpoint.pt`` or ``best.pt``).
@@ -660,15 +561,12 @@ def export_separator(checkpoint_path: str | os.PathLike, dest_path: str | os.Pat
     valid SDRs (dB) and the creation date (UTC, ISO 8601). Returns the metadata plus ``bytes``.
     Raises :class:`UserError` when the result would reach 20 MB.
     """
-    if dtype not in ("float32", "float16"):
-        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
     src, dest = Path(checkpoint_path), Path(dest_path)
     ckpt = _load(src)
     if "model" not in ckpt or "model_config" not in ckpt:
         raise UserError(f"{src}: not a separator training checkpoint")
     model_cfg = SeparatorConfig.from_dict(ckpt["model_config"])
-    torch_dtype = torch.float16 if dtype == "float16" else torch.float32
-    state = {k: v.detach().to("cpu", torch_dtype if v.is_floating_point() else v.dtype).contiguous() for k, v in ckpt["model"].items()}
+    state = cast_state(ckpt["model"], dtype)
     valid = ckpt.get("valid") or (ckpt.get("state") or {}).get("last_valid")
     meta = {
         "format": EXPORT_FORMAT,
@@ -679,21 +577,14 @@ def export_separator(checkpoint_path: str | os.PathLike, dest_path: str | os.Pat
         "n_fft": model_cfg.n_fft,
         "hop": model_cfg.hop,
         "latency_samples": model_cfg.latency_samples,
-        "noisyneuron_version": _version(),
+        "noisyneuron_version": noisyneuron_version(),
         "training_steps": int(ckpt.get("step", 0)),
         "data_manifest_hash": data_manifest_hash or ckpt.get("data_manifest_hash"),
         "valid": dict(valid) if valid else None,
         "dtype": dtype,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    torch.save({**meta, "state_dict": state}, tmp)
-    size = tmp.stat().st_size
-    if size >= _EXPORT_LIMIT_BYTES:
-        tmp.unlink()
-        raise UserError(f"{dest}: the exported model would be {size / 1e6:.1f} MB (limit 20 MB); export with dtype float16 or train a smaller model")
-    os.replace(tmp, dest)
+    size = write_export(dest, meta, state, _EXPORT_LIMIT_BYTES, "model", "export with dtype float16 or train a smaller model")
     return {**meta, "bytes": size}
 
 
