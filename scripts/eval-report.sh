@@ -12,13 +12,13 @@ cd "$(dirname "$0")/.."
 scripts/install-data-tools.sh
 NN=".venv/bin/noisyneuron"
 DATA="${NOISYNEURON_EVAL_DATA:-data/eval}"
-SEP_HOURS="${SEP_HOURS:-2}"     # the plan whose test split is evaluated (10 % of it: 24 tracks of 30 s)
+SEP_HOURS="${SEP_HOURS:-4}"     # the plan whose test split is evaluated (10 % of it: 48 tracks of 30 s)
 CLS_HOURS="${CLS_HOURS:-2}"     # 10 % of it: 180 clips of 4 s
 WHAT="${1:-all}"
 case "$WHAT" in all|classifier|separation) ;; *) echo "usage: $0 [all|classifier|separation]" >&2; exit 2 ;; esac
 if [ "$WHAT" != classifier ]; then
-  $NN data build separation --out "$DATA/separation" --hours "$SEP_HOURS" --seed 2026 --splits test
-  $NN eval separation --data "$DATA/separation" --split test --out docs/eval --record-quality
+  $NN data build separation --out "$DATA/separation-${SEP_HOURS}h" --hours "$SEP_HOURS" --seed 2026 --splits test
+  $NN eval separation --data "$DATA/separation-${SEP_HOURS}h" --split test --out docs/eval --record-quality
 fi
 if [ "$WHAT" != separation ]; then
   # the classification plan changed with builder v2 (machinery noise): an older build is made again
