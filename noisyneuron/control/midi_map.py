@@ -33,7 +33,6 @@ mappings whose controls that chain lacks are skipped (and listed).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -318,16 +317,14 @@ class MidiMap:
         return cls.from_dict(doc, source=str(p), path=p)
 
     def to_toml(self, table: str | None = None) -> str:
-        """The map as TOML: ``[[cc]]`` / ``[[note]]`` tables, or ``[[TABLE.cc]]`` with ``table``."""
-        prefix = f"{table}." if table else ""
-        lines = ["# NoisyNeuron MIDI map: channels 1..16; see the README's MIDI section"]
-        for kind, entries in (("cc", self.cc), ("note", self.notes)):
-            for m in entries:
-                lines.append("")
-                lines.append(f"[[{prefix}{kind}]]")
-                for key, value in m.to_dict().items():
-                    lines.append(f"{key} = {_toml_value(value)}")
-        return "\n".join(lines) + "\n"
+        """The map as TOML: ``cc`` and ``note`` arrays of tables, at the top level or under the
+        dotted ``table`` (e.g. ``midi.mappings``)."""
+        import tomli_w
+
+        doc: dict = {kind: [m.to_dict() for m in entries] for kind, entries in (("cc", self.cc), ("note", self.notes)) if entries}
+        for part in reversed(table.split(".") if table else []):
+            doc = {part: doc}
+        return "# NoisyNeuron MIDI map: channels 1..16; see the README's MIDI section\n" + tomli_w.dumps(doc)
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the map as TOML, atomically (a temporary file, then a rename). Returns the path.
@@ -465,14 +462,6 @@ def _check_action(m: NoteMapping, control, where: str) -> None:
                 f"{where}: solo value {m.value:g} is outside {control.key}'s range above its minimum "
                 f"({p.minimum:g}..{p.maximum:g}]"
             )
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value), ensure_ascii=False)
 
 
 def with_control(mapping: Mapping, control: str) -> Mapping:
