@@ -46,13 +46,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
 
+from noisyneuron.control.tomlfile import atomic_write_text, read_toml
 from noisyneuron.errors import UserError
 
 __all__ = [
@@ -326,19 +325,6 @@ def _flatten(table: dict, prefix: str = "") -> dict:
     return out
 
 
-def _read_toml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
 def load_config(path: str | Path | None = None) -> Config:
     """Read the config file: ``path`` (must exist), or the default one (defaults when absent).
 
@@ -350,31 +336,10 @@ def load_config(path: str | Path | None = None) -> Config:
         if not path.exists():
             return Config(path=None)
     path = Path(path)
-    return parse_config(_read_toml(path), path)
+    return parse_config(read_toml(path, ConfigError), path)
 
 
 # ----- writing -----------------------------------------------------------------------------------
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, flushed to
-    disk, then ``os.replace`` (readers see the old file or the new one, never a part)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
 def save_config(config: Config, path: str | Path | None = None) -> Path:
     """Write ``config`` as TOML to ``path`` (default: where it was read from, else the default
     location), atomically. Returns the path."""
@@ -441,7 +406,7 @@ def load_preset(name: str | Path, directory: str | Path | None = None) -> Preset
         if not path.exists():
             known = list_presets(directory)
             raise ConfigError(f"{path}: no such preset" + (f"; saved presets: {', '.join(known)}" if known else ""))
-    doc = _read_toml(path)
+    doc = read_toml(path, ConfigError)
     for key in doc:
         if key not in ("name", "chain", "parameters"):
             raise ConfigError(f"{path}: {key}: unknown key; known: chain, name, parameters")

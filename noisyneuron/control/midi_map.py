@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from noisyneuron.control.tomlfile import atomic_write_text, read_toml
 from noisyneuron.errors import UserError
 
 __all__ = [
@@ -304,16 +303,7 @@ class MidiMap:
             MidiMapError: missing file, bad TOML or a bad entry: one line naming the file.
         """
         p = Path(path).expanduser()
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise MidiMapError(f"{p}: no such MIDI map file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MidiMapError(f"{p}: cannot read MIDI map: {getattr(exc, 'strerror', None) or exc}") from None
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise MidiMapError(f"{p}: not valid TOML: {exc}") from None
+        doc = read_toml(p, MidiMapError, "MIDI map")
         return cls.from_dict(doc, source=str(p), path=p)
 
     def to_toml(self, table: str | None = None) -> str:
@@ -336,15 +326,7 @@ class MidiMap:
         if target is None:
             raise MidiMapError("no file to save the MIDI map to: give a path")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(self.to_toml())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write_text(target, self.to_toml())
         except OSError as exc:
             raise MidiMapError(f"{target}: cannot write MIDI map: {exc.strerror or exc}") from None
         self.path = target
