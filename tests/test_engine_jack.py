@@ -271,6 +271,15 @@ def test_separator_and_monitor_live_60_seconds_without_xruns(jack_server, tmp_pa
 
 
 def _live_without_xruns(tmp_path: Path, chain_args: tuple[str, ...], seconds: float = 20.0) -> None:
+    """`noisyneuron live` for ``seconds`` must be clean: no server xrun and no late block.
+
+    A window that is not clean gets one more. Server xruns that JACK's C example clients make
+    on their own in a window of the same length mean the machine cannot measure this now (skip,
+    saying so). Late blocks have no such baseline: one stall of the whole virtual machine was
+    seen in a full CI run (71 late blocks, 0.38 s of input dropped at once, in one 60 s window;
+    the same test clean before and after), so it gets the second window too. Xruns or late
+    blocks in both windows fail; a processing error fails at once.
+    """
     import sounddevice as sd
 
     # This process's own PortAudio client (idle) would be one more client to wake every cycle.
@@ -279,18 +288,20 @@ def _live_without_xruns(tmp_path: Path, chain_args: tuple[str, ...], seconds: fl
         windows = []
         for attempt in range(2):
             xruns, stats, rec = _karaoke_window(tmp_path, seconds, chain_args)
-            assert stats["steady_late_blocks"] == 0 and stats["errors"] == 0, stats
+            assert stats["errors"] == 0, stats
             assert np.abs(rec).max() > 0.05, "no audio came back"
-            windows.append(xruns)
-            if xruns == 0:
+            late = stats["steady_late_blocks"]
+            windows.append({"xruns": xruns, "late_blocks": late, "dropped_frames": stats["dropped_frames"]})
+            if xruns == 0 and late == 0:
                 return
-            baseline = _baseline_window(seconds)
-            if baseline:
-                pytest.skip(
-                    f"the machine is glitching on its own: JACK's C example clients alone had "
-                    f"{baseline} xruns in {seconds:g} s (the engine's window: {xruns})"
-                )
-        pytest.fail(f"server xruns in both {seconds:g} s windows with the engine ({windows}) and none without")
+            if xruns and not late:
+                baseline = _baseline_window(seconds)
+                if baseline:
+                    pytest.skip(
+                        f"the machine is glitching on its own: JACK's C example clients alone had "
+                        f"{baseline} xruns in {seconds:g} s (the engine's window: {xruns})"
+                    )
+        pytest.fail(f"xruns or late blocks in both {seconds:g} s windows with the engine: {windows}")
     finally:
         sd._initialize()
 
