@@ -1,7 +1,9 @@
 """``noisyneuron separate``: split whole files into stems, offline.
 
 For each input ``song.flac`` the stems go to ``OUT/song/<stem>.wav`` (or ``.flac``), written
-atomically (each appears only once complete; existing files are replaced):
+atomically (each appears only once complete; existing files are replaced, but never an input:
+a stem that would be one of the inputs, or two inputs that would write the same stems, is a
+one-line error before any work):
 
 - ``--stems 4`` (default): every stem of the model: vocals, drums, bass, other (a Demucs model
   with more sources, e.g. htdemucs_6s, writes all of them);
@@ -115,10 +117,11 @@ def separate_files(
 
     Raises:
         UserError: one line: no inputs, a missing/unreadable input, two inputs with the same
-            name, a bad ``stems``/``model``/``output_format``, missing Demucs weights, or an
-            output that cannot be written.
+            name, a stem file that would be one of the inputs, a bad
+            ``stems``/``model``/``output_format``, missing Demucs weights, or an output that
+            cannot be written.
     """
-    from noisyneuron.realtime.files import FileSink, audio_info, read_audio_checked
+    from noisyneuron.realtime.files import FileSink, audio_info, check_not_an_input, read_audio_checked
 
     model = str(model).strip().lower()
     if model not in MODELS:
@@ -154,6 +157,9 @@ def separate_files(
         separator = load_demucs(demucs_weights or DEFAULT_DEMUCS_MODEL)
         sources = list(separator.sources)
     names = _outputs_for(stems, sources)
+    for folder in folders:  # no stem may replace an input (this one's, or one not read yet)
+        for name in names:
+            check_not_an_input(folder / f"{name}.{output_format}", inputs)
 
     written: list[Path] = []
     for path, info, folder in zip(inputs, infos, folders):
@@ -168,7 +174,7 @@ def separate_files(
         clipped = 0
         for name, stem in files.items():
             target = folder / f"{name}.{output_format}"
-            with FileSink(target, info.sample_rate, stem.shape[1]) as sink:
+            with FileSink(target, info.sample_rate, stem.shape[1], inputs=inputs) as sink:
                 sink.write(stem)
             clipped += sink.clipped
             written.append(target)

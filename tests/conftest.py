@@ -64,3 +64,24 @@ def jack_server(tmp_path_factory):
         else:
             os.environ[key] = value
     sd._initialize()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(kib)``: a fresh folder on a tmpfs of that size (a real disk that fills up).
+    Needs root (mount); skipped where the mount is refused. Unmounted at the end."""
+    mounts = []
+
+    def make(kib: int) -> Path:
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k,mode=0755", "tmpfs", str(folder)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip()})")
+        mounts.append(folder)
+        return folder
+
+    yield make
+    for folder in reversed(mounts):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -93,3 +94,47 @@ def test_demo_command_writes_both_files(tmp_path):
     out, _ = sf.read(str(tmp_path / "noisyneuron-demo-karaoke.wav"))
     assert sr == 44100 and mix.shape == out.shape == (88200, 2)
     assert not np.allclose(mix, out, atol=1e-3)
+
+
+# ----- issue 13: an output never overwrites an input ------------------------------------------------
+def _arrange_overwrite(tmp_path, layout):
+    """(input, output) for each way an output can name the input or its temporary file."""
+    song = tmp_path / "x.wav"
+    if layout == "output-partial-is-input":  # x.partial.wav -> x.wav writes through x.partial.wav
+        song = tmp_path / "x.partial.wav"
+        out = tmp_path / "x.wav"
+    elif layout == "same-path":
+        out = song
+    elif layout == "same-path-spelled-differently":
+        out = tmp_path / "sub" / ".." / "x.wav"
+        (tmp_path / "sub").mkdir()
+    elif layout == "hard-link":
+        out = tmp_path / "linked.wav"
+    elif layout == "symlink":
+        out = tmp_path / "alias.wav"
+    elif layout == "partial-is-symlink-to-input":
+        out = tmp_path / "y.wav"
+    sf.write(str(song), make_demo_mix(sample_rate=44100, seconds=1.0)["mix"], 44100)
+    if layout == "hard-link":
+        os.link(song, out)
+    elif layout == "symlink":
+        os.symlink(song, out)
+    elif layout == "partial-is-symlink-to-input":
+        os.symlink(song, tmp_path / "y.partial.wav")
+    return song, out
+
+
+@pytest.mark.parametrize("layout", [
+    "output-partial-is-input", "same-path", "same-path-spelled-differently", "hard-link", "symlink",
+    "partial-is-symlink-to-input",
+])
+def test_process_refuses_an_output_that_would_overwrite_its_input(tmp_path, capsys, layout):
+    song, out = _arrange_overwrite(tmp_path, layout)
+    before = song.read_bytes()
+    existed = {p.name for p in tmp_path.iterdir()}
+    assert main(["process", str(song), str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("noisyneuron: error: ") and err.count("\n") == 1, err
+    assert "input" in err
+    assert song.read_bytes() == before  # the input is untouched
+    assert {p.name for p in tmp_path.iterdir()} == existed  # and nothing was written or removed

@@ -249,19 +249,19 @@ def test_sink_replaces_an_existing_file_only_when_complete(tmp_path):
     assert audio_info(final).frames == 4800
 
 
-def test_exception_in_with_keeps_only_the_partial_file(tmp_path, capsys):
+def test_exception_in_with_keeps_the_output_as_incomplete(tmp_path, capsys):
     final = tmp_path / "take.wav"
     with pytest.raises(RuntimeError, match="boom"):
         with FileSink(final, 48000, 2) as sink:
             sink.write(stereo(0.5))
             raise RuntimeError("boom")
-    assert not final.exists()
-    partial = tmp_path / "take.partial.wav"
-    assert sink.kept_partial and partial.exists()
-    got, _ = read_audio(partial)
+    assert not final.exists() and not sink.partial_path.exists()
+    kept = tmp_path / "take.incomplete.wav"
+    assert sink.kept_path == kept and kept.exists()
+    got, _ = read_audio(kept)
     assert len(got) == 24000
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "take.partial.wav" in err and "not written" in err
+    assert err.count("\n") == 1 and "take.incomplete.wav" in err and "not written" in err
 
 
 @pytest.mark.parametrize("ext", [".wav", ".flac"])
@@ -370,3 +370,141 @@ def test_file_source_loop_repeats_seamlessly(tmp_path):
             chunks.append(block.copy())
             assert not source.finished
     np.testing.assert_array_equal(np.concatenate(chunks), np.tile(audio, (11, 1))[:5000])
+
+
+# ----- issue 13: a full disk, and nothing incomplete under a final name -----------------------------
+
+
+def _noise_block(frames: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.5, 0.5, (frames, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac"])
+def test_full_disk_write_fails_in_one_line_and_keeps_an_incomplete_file(small_disk, ext):
+    disk = small_disk(128)
+    final = disk / f"take{ext}"
+    sink = FileSink(final, 48000, 2)
+    with pytest.raises(AudioFileError) as info:
+        for i in range(200):  # 20 s: far more than fits
+            sink.write(_noise_block(4800, i))
+    assert_one_line(info, "write failed", "disk space")
+    with pytest.raises(AudioFileError) as info:  # the caller closing as if all went well
+        sink.close()
+    assert_one_line(info, "not written", "incomplete")
+    assert not final.exists() and not sink.partial_path.exists()
+    kept = disk / f"take.incomplete{ext}"
+    assert sink.kept_path == kept
+    got, rate = read_audio(kept)  # a valid file with what was written before the disk filled
+    assert rate == 48000 and 0 < len(got) <= sink.frames_written + 4800  # + part of the failed block
+
+
+def test_final_name_only_after_the_file_is_complete_on_disk(small_disk):
+    """FLAC buffers: every write can succeed and the disk still fill while closing (the header
+    and last frames never land). The final name must then not appear."""
+    audio = _noise_block(48000, 0)
+    seen_close_failure = seen_success = False
+    for free_kib in range(200, 300, 4):
+        disk = small_disk(400)
+        try:
+            with open(disk / "filler", "wb") as f:
+                f.write(b"\0" * ((400 - free_kib) * 1024))
+        except OSError:
+            pass
+        final = disk / "take.flac"
+        sink = FileSink(final, 48000, 2, flush_seconds=100)
+        try:
+            for i in range(0, 48000, 4800):
+                sink.write(audio[i : i + 4800])
+        except AudioFileError:
+            sink.abort(announce=False)
+            continue  # the write itself reported it: not this case
+        try:
+            sink.close()
+        except AudioFileError as error:
+            seen_close_failure = True
+            assert "\n" not in str(error) and "incomplete" in str(error)
+            assert not final.exists() and not sink.partial_path.exists()
+            continue
+        seen_success = True
+        assert audio_info(final).frames == 48000  # what has the final name is complete
+    assert seen_close_failure, "no free space made closing fail: the test did not test it"
+    assert seen_success
+
+
+def test_an_earlier_killed_writers_partial_file_is_kept_not_overwritten(tmp_path, capsys):
+    final = tmp_path / "take.wav"
+    killed = FileSink(final, 48000, 2)
+    killed.write(stereo(0.5))
+    killed.flush()  # then the process dies: take.partial.wav stays
+    with FileSink(final, 48000, 2) as sink:
+        sink.write(stereo(0.1))
+    assert audio_info(final).frames == 4800
+    assert audio_info(tmp_path / "take.incomplete.wav").frames == 24000
+    assert "take.incomplete.wav" in capsys.readouterr().err
+
+
+def test_a_second_incomplete_output_does_not_replace_the_first(tmp_path):
+    final = tmp_path / "take.wav"
+    for seconds in (0.5, 0.25):
+        sink = FileSink(final, 48000, 2)
+        sink.write(stereo(seconds))
+        sink.abort(announce=False)
+    assert audio_info(tmp_path / "take.incomplete.wav").frames == 24000
+    assert audio_info(tmp_path / "take.incomplete-2.wav").frames == 12000
+    assert not final.exists()
+
+
+def test_sink_never_writes_through_a_link_at_its_temporary_name(tmp_path):
+    other = tmp_path / "precious.wav"
+    sf.write(other, stereo(0.2), 48000)
+    before = other.read_bytes()
+    os.symlink(other, tmp_path / "take.partial.wav")
+    with FileSink(tmp_path / "take.wav", 48000, 2) as sink:
+        sink.write(stereo(0.1))
+    assert other.read_bytes() == before
+    assert audio_info(tmp_path / "take.wav").frames == 4800
+
+
+def test_sink_refuses_to_write_over_an_input(tmp_path):
+    song = tmp_path / "x.partial.wav"
+    sf.write(song, stereo(0.2), 48000)
+    with pytest.raises(AudioFileError) as info:
+        FileSink(tmp_path / "x.wav", 48000, 2, inputs=[song])
+    assert_one_line(info, "temporary file", "input")
+    with pytest.raises(AudioFileError) as info:
+        FileSink(song, 48000, 2, inputs=[song])
+    assert_one_line(info, "is the input")
+    assert audio_info(song).frames == 9600 and sorted(p.name for p in tmp_path.iterdir()) == ["x.partial.wav"]
+
+
+# ----- issue 13: files shorter than their header says ---------------------------------------------
+
+
+def test_truncated_wav_warns_with_both_lengths(tmp_path, capsys):
+    full = tmp_path / "full.wav"
+    sf.write(full, stereo(3.0), 48000, subtype="PCM_16")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + 48000 * 4])  # header (says 3 s) + 1 s of 16-bit stereo
+    got, _ = read_audio(cut)
+    assert len(got) == 48000
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning" in err, err
+    assert "3.000 s" in err and "1.000 s" in err and "144000" in err and "48000" in err
+    read_audio(full)
+    assert capsys.readouterr().err == ""  # a whole file says nothing
+
+
+@pytest.mark.skipif(".mp3" not in SUPPORTED_EXTENSIONS, reason="libsndfile without MP3")
+def test_truncated_mp3_warns_with_both_lengths(tmp_path, capsys):
+    full = tmp_path / "full.mp3"
+    sf.write(full, stereo(3.0), 48000)
+    read_audio(full)
+    assert capsys.readouterr().err == ""
+    cut = tmp_path / "cut.mp3"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    got, _ = read_audio(cut)
+    assert len(got) < 2 * 48000
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("noisyneuron:")]
+    assert len(err) == 1 and "3.000 s" in err[0] and f"{len(got) / 48000:.3f} s" in err[0], err

@@ -214,11 +214,11 @@ def test_keyboard_interrupt_leaves_no_complete_output(tmp_path, capsys):
     with pytest.raises(KeyboardInterrupt):
         process_file(src, dst, chain, 512, progress=False)
     assert audio_info(dst).frames == 10  # only the earlier, complete file is there
-    partial = tmp_path / "out.partial.wav"
-    assert partial.exists()
-    got, _ = read_audio(partial)
+    kept = tmp_path / "out.incomplete.wav"
+    assert kept.exists() and not (tmp_path / "out.partial.wav").exists()
+    got, _ = read_audio(kept)
     assert 0 < len(got) < 5 * 48000
-    assert "out.partial.wav" in capsys.readouterr().err
+    assert "out.incomplete.wav" in capsys.readouterr().err
 
 
 def test_keyboard_interrupt_with_no_earlier_file(tmp_path):

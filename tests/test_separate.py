@@ -276,3 +276,27 @@ def test_demucs_pretrained_name_from_the_huggingface_cache(empty_caches):
     save_file(state, str(snapshot / "955717e8.safetensors"), metadata=metadata)
     model = load_demucs("htdemucs")
     assert isinstance(model, BagOfModels) and list(model.sources) == TINY_DEMUCS["sources"]
+
+
+def test_stems_never_replace_an_input(net, inputs, tmp_path):
+    """Separating a stem into the folder it came from, or with another input whose stems would
+    replace it, is a one-line error before anything is written."""
+    out = tmp_path / "out"
+    (out / "vocals").mkdir(parents=True)
+    own = out / "vocals" / "vocals.wav"
+    sf.write(own, _noise(4410, 2, seed=9), 44100)
+    before = own.read_bytes()
+    with pytest.raises(UserError) as info:
+        separate_files([own], out, net=net, progress=False)
+    assert "input" in str(info.value) and "\n" not in str(info.value)
+    assert own.read_bytes() == before and sorted(p.name for p in (out / "vocals").iterdir()) == ["vocals.wav"]
+
+    later = out / "song" / "drums.wav"  # song.wav's stems go to out/song/: this input would be replaced
+    later.parent.mkdir()
+    sf.write(later, _noise(4410, 2, seed=10), 44100)
+    before = later.read_bytes()
+    with pytest.raises(UserError) as info:
+        separate_files([inputs["wav"], later], out, net=net, progress=False)
+    assert str(later) in str(info.value) and "\n" not in str(info.value)
+    assert later.read_bytes() == before
+    assert sorted(p.name for p in out.rglob("*")) == ["drums.wav", "song", "vocals", "vocals.wav"]

@@ -9,8 +9,10 @@ Everything here works in float32 ``(frames, channels)`` arrays, C-contiguous, th
 - :class:`FileSource` streams a file block by block, as if it were a device input, without
   loading it into memory (hours of audio are fine).
 - :class:`FileSink` writes blocks to a temporary ``<name>.partial<ext>`` sibling and renames it
-  to the requested name only when :meth:`FileSink.close` succeeds, so a file at the requested
-  name is always complete.
+  to the requested name only when :meth:`FileSink.close` succeeds (flushed, fsynced, closed and
+  its length checked), so a file at the requested name is always complete. A run that stops
+  early or fails keeps what it wrote as ``<name>.incomplete<ext>``. A sink never writes over
+  the files it was told are its inputs (:func:`check_not_an_input`).
 
 Channel mapping (the same rule everywhere, when ``channels`` is given):
 
@@ -26,6 +28,9 @@ Channel mapping (the same rule everywhere, when ``channels`` is given):
 
 NaN and infinite samples in (float) files are replaced with 0.0 and counted: see
 :func:`read_audio_checked` and :attr:`FileSource.nonfinite`.
+
+A file that holds less audio than its header says (a truncated WAV or MP3) is decoded to the
+length it has, with a one-line warning on stderr giving both lengths.
 
 Every problem a user can cause (missing, corrupt, empty or unsupported files, a missing output
 folder) raises :class:`~noisyneuron.errors.AudioFileError` with a one-line message that says
@@ -57,6 +62,8 @@ __all__ = [
     "FileSource",
     "FileSink",
     "partial_path_for",
+    "incomplete_path_for",
+    "check_not_an_input",
 ]
 
 _MP3 = "MP3" in sf.available_formats()
@@ -78,6 +85,8 @@ _READ_CHUNK = 65536  # frames read from disk at a time (input rate)
 _UNKNOWN_LENGTH = 2**62  # libsndfile reports SF_COUNT_MAX frames for unfinished FLAC files
 _WAV_LIKE = {"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF"}
 _SFC_UPDATE_HEADER_NOW = 0x1060  # libsndfile sf_command: rewrite the header now
+_MP3_SLACK_FRAMES = 2304  # two MPEG frames: MP3 lengths are approximate by that much
+_warned_short: set = set()  # files already warned about as shorter than their header says
 
 
 def _warn(message: str) -> None:
@@ -215,6 +224,66 @@ def _channel_plan(info: AudioInfo, channels: int | None) -> tuple[int, int]:
     )
 
 
+def _riff_claimed_frames(path: Path) -> int | None:
+    """Frames a RIFF/WAVE file's ``data`` chunk header claims (libsndfile silently clamps a
+    claim longer than the file to what is there), or None when it says nothing usable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = 0
+            for _ in range(64):  # chunks before 'data' (fmt, LIST, fact, bext...)
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if cid == b"data":
+                    if block_align <= 0 or size in (0, 0xFFFFFFFF):  # unknown (streamed, RF64)
+                        return None
+                    return size // block_align
+                body = f.read(min(size, 64)) if cid == b"fmt " else b""
+                if cid == b"fmt " and len(body) >= 14:
+                    block_align = int.from_bytes(body[12:14], "little")
+                f.seek(size + (size & 1) - len(body), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def _claimed_frames(info: AudioInfo) -> int | None:
+    """The length the file's header claims, in frames at the file's rate (None: unknown)."""
+    claimed = info.frames
+    if info.format in ("WAV", "WAVEX"):
+        riff = _riff_claimed_frames(info.path)
+        if riff is not None and (claimed is None or riff > claimed):
+            claimed = riff
+    return claimed
+
+
+def _warn_if_short(info: AudioInfo, claimed: int | None, decoded: int) -> None:
+    """One line on stderr when a file decoded to fewer frames than its header claims."""
+    if claimed is None:
+        return
+    slack = max(_MP3_SLACK_FRAMES, claimed // 100) if info.format == "MP3" else 0
+    if decoded >= claimed - slack:
+        return
+    try:
+        st = info.path.stat()
+        key = (str(info.path.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = (str(info.path), 0, 0)
+    if key in _warned_short:
+        return
+    _warned_short.add(key)
+    rate = info.sample_rate
+    _warn(
+        f"{info.path}: the header says {claimed / rate:.3f} s ({claimed} frames) but the file holds "
+        f"only {decoded / rate:.3f} s ({decoded} frames); it is truncated, using the "
+        f"{decoded / rate:.3f} s there are"
+    )
+
+
 class _Decoder:
     """Reads a file in chunks and turns them into float32 audio at the requested rate and
     channel count. The one implementation behind :func:`read_audio` and :class:`FileSource`.
@@ -256,6 +325,8 @@ class _Decoder:
         self._read_in_pass = 0
         self.done = False
         self._unknown_length = self.info.frames is None
+        self._claimed = _claimed_frames(self.info)
+        self._first_pass = True
 
     def close(self) -> None:
         self._file.close()
@@ -286,6 +357,9 @@ class _Decoder:
         last = False
         if n < len(self._buffer):  # end of the file
             self._read_in_pass += n
+            if self._first_pass:
+                self._first_pass = False
+                _warn_if_short(self.info, self._claimed, self._read_in_pass)
             if self.loop and self._read_in_pass > 0:
                 self._file.seek(0)
                 self._position = 0
@@ -488,16 +562,93 @@ def partial_path_for(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def incomplete_path_for(path: str | os.PathLike) -> Path:
+    """The name unfinished output is kept under: ``song.wav`` -> ``song.incomplete.wav``
+    (:meth:`FileSink.abort` adds ``-2``, ``-3``... rather than replace an earlier one)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.incomplete{path.suffix}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (the same path, a hard link or a symlink)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be examined): compare the names
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def check_not_an_input(path: str | os.PathLike, inputs) -> None:
+    """Refuse to write ``path`` when it, or the temporary file :class:`FileSink` would write on
+    the way (``<name>.partial<ext>``), is one of ``inputs``: the same path, a hard link to it, or
+    a symlink to it.
+
+    Raises:
+        AudioFileError: one line naming the input.
+    """
+    path = Path(path)
+    partial = partial_path_for(path)
+    for source in inputs or ():
+        source = Path(source)
+        if _same_file(path, source):
+            raise AudioFileError(
+                f"{path} is the input {source}; writing it would destroy the input, give another "
+                f"output name"
+            )
+        if os.path.lexists(partial) and _same_file(partial, source):
+            raise AudioFileError(
+                f"{path}: its temporary file {partial} is the input {source}; writing it would "
+                f"destroy the input, give another output name (or rename the input)"
+            )
+
+
+def _keep_under_new_name(src: Path, wanted: Path) -> Path:
+    """Rename ``src`` to ``wanted``, or to ``<stem>-2<ext>``, ``-3``... never replacing a file."""
+    for k in range(1, 1000):
+        target = wanted if k == 1 else wanted.with_name(f"{wanted.stem}-{k}{wanted.suffix}")
+        try:
+            os.link(src, target)  # fails if target exists: nothing is replaced
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (e.g. FAT): check, then rename
+            if os.path.lexists(target):
+                continue
+            os.replace(src, target)
+            return target
+        os.unlink(src)
+        return target
+    raise AudioFileError(f"{src}: 999 earlier unfinished files named like {wanted}; clear some away")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the OS allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class FileSink:
     """Writes float32 ``(frames, channels)`` blocks to an audio file, atomically.
 
-    The audio goes to ``<name>.partial<ext>`` next to ``path`` (e.g. ``take.partial.wav``);
-    :meth:`close` finishes that file and renames it to ``path`` in one step (replacing any file
-    already there), so a file at ``path`` is always complete. About every second of audio
-    (``flush_seconds``) the partial file's header is rewritten and its data flushed to disk, so
-    a killed process leaves a readable partial file. Leaving a ``with`` block on an exception
-    keeps the partial file under its partial name, leaves nothing new at ``path`` and says so on
-    stderr.
+    The audio goes to ``<name>.partial<ext>`` next to ``path`` (e.g. ``take.partial.wav``).
+    :meth:`close` finishes that file (libsndfile close, ``fsync``, file close, and a check that
+    the file reads back with the length written) and only then renames it to ``path`` in one step
+    (replacing any file already there), so a file at ``path`` is always complete. About every
+    second of audio (``flush_seconds``) the partial file's header is rewritten and its data
+    flushed to disk, so a killed process leaves a readable partial file.
+
+    When anything fails (a write, e.g. a full disk; the close or the check), or the writer is
+    stopped with :meth:`abort` (leaving a ``with`` block on an exception does that), nothing new
+    appears at ``path``: what was written is kept, with a valid header, as
+    ``<name>.incomplete<ext>`` (``-2``, ``-3``... if that exists; removed if nothing was written),
+    and one line on stderr says so. A failed :meth:`close` raises :class:`AudioFileError`. A
+    partial file left by an earlier killed run is moved to the incomplete name, not overwritten.
 
     The format follows the extension (see :data:`SUPPORTED_EXTENSIONS`). The default subtype is
     24-bit PCM for WAV and FLAC (:data:`DEFAULT_SUBTYPES`); for every non-float subtype the audio
@@ -512,10 +663,16 @@ class FileSink:
         subtype: libsndfile subtype (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``...), or ``None``
             for the default.
         flush_seconds: audio written between header updates and flushes, in seconds.
+        inputs: files the output must never overwrite (see :func:`check_not_an_input`).
+
+    Attributes:
+        kept_path: where unfinished output was kept (None while writing, after a successful
+            close, or when nothing had been written).
 
     Raises:
         AudioFileError: unsupported extension or subtype, missing output folder, a path that is
-            a folder, or a format that cannot take this rate or channel count (e.g. MP3 at 96 kHz).
+            a folder or one of ``inputs``, or a format that cannot take this rate or channel
+            count (e.g. MP3 at 96 kHz).
     """
 
     def __init__(
@@ -525,6 +682,7 @@ class FileSink:
         channels: int,
         subtype: str | None = None,
         flush_seconds: float = 1.0,
+        inputs=(),
     ) -> None:
         self.path = Path(path)
         self.partial_path = partial_path_for(self.path)
@@ -544,6 +702,7 @@ class FileSink:
             )
         if self.path.is_dir():
             raise AudioFileError(f"{self.path} is a folder; give a file name to write")
+        check_not_an_input(self.path, inputs)
         self.format = _FORMATS[ext]
         self.subtype = (subtype or DEFAULT_SUBTYPES[ext]).upper()
         if not sf.check_format(self.format, self.subtype):
@@ -554,16 +713,23 @@ class FileSink:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self._clip = self.subtype not in _FLOAT_SUBTYPES
-        existed = self.partial_path.exists()
+        self._set_aside_stale_partial()
+        self._fd: int | None = None
         try:
-            self._file = sf.SoundFile(
-                str(self.partial_path), "w", self.sample_rate, self.channels,
-                subtype=self.subtype, format=self.format,
+            # A new file (O_EXCL): never written through a link that happens to be there.
+            self._fd = os.open(
+                self.partial_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
             )
-        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
-            reason = _libsndfile_reason(error)
-            if not existed and self.partial_path.exists():
-                self.partial_path.unlink()
+            self._file = sf.SoundFile(
+                self._fd, "w", self.sample_rate, self.channels,
+                subtype=self.subtype, format=self.format, closefd=False,
+            )
+        except (OSError, sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else _libsndfile_reason(error)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+                self.partial_path.unlink(missing_ok=True)
             if not os.access(folder, os.W_OK):
                 reason = f"no permission to write in {folder}"
             raise AudioFileError(
@@ -573,16 +739,36 @@ class FileSink:
         self._flush_every = max(1, int(round(flush_seconds * self.sample_rate)))
         self._since_flush = 0
         self._scratch = np.zeros((0, self.channels), dtype=np.float32)
+        self._failure = ""  # why a write failed (then the file is never given its final name)
         self.frames_written = 0
         self.clipped = 0
         self.nonfinite = 0
         self.closed = False
-        self.kept_partial = False
+        self.kept_path: Path | None = None
+
+    def _set_aside_stale_partial(self) -> None:
+        """A partial file already there is an earlier run's unfinished output (it was killed):
+        keep it under the incomplete name instead of writing over it."""
+        partial = self.partial_path
+        if not os.path.lexists(partial):
+            return
+        if partial.is_symlink() or not partial.is_file() or partial.stat().st_size == 0:
+            partial.unlink()  # a link is not ours to write through; an empty file holds nothing
+            return
+        kept = _keep_under_new_name(partial, incomplete_path_for(self.path))
+        _warn(f"an earlier unfinished {partial} (its writer was stopped) is kept as {kept}")
 
     def write(self, block: np.ndarray) -> None:
-        """Append ``block`` (float ``(frames, channels)``); ``block`` itself is not modified."""
+        """Append ``block`` (float ``(frames, channels)``); ``block`` itself is not modified.
+
+        Raises:
+            AudioFileError: the write failed (e.g. the disk is full); the sink then never renames
+                to :attr:`path` (:meth:`close` keeps the file as incomplete and raises).
+        """
         if self.closed:
             raise RuntimeError(f"{self.path}: write after close")
+        if self._failure:
+            raise AudioFileError(self._failure)
         if block.ndim != 2 or block.shape[1] != self.channels:
             raise ValueError(f"block must be (frames, {self.channels}), got {block.shape}")
         n = block.shape[0]
@@ -596,12 +782,16 @@ class FileSink:
         if self._clip:
             self.clipped += int(_clip_count(scratch.reshape(-1), np.float32(1.0)))
         try:
+            # soundfile raises LibsndfileError for a failed write and AssertionError for a
+            # short one (fewer frames written than given, no error code)
             self._file.write(scratch)
-        except (sf.LibsndfileError, RuntimeError) as error:
-            raise AudioFileError(
-                f"{self.partial_path}: write failed ({_libsndfile_reason(error)}); check the free "
-                f"disk space"
-            ) from None
+        except (sf.LibsndfileError, RuntimeError, AssertionError, OSError) as error:
+            reason = _libsndfile_reason(error) if str(error) else "short write"
+            self._failure = (
+                f"{self.partial_path}: write failed after {self.frames_written / self.sample_rate:.1f} s "
+                f"({reason}); check the free disk space"
+            )
+            raise AudioFileError(self._failure) from None
         self.frames_written += n
         self._since_flush += n
         if self._since_flush >= self._flush_every:
@@ -609,33 +799,91 @@ class FileSink:
 
     def flush(self) -> None:
         """Make the partial file readable as it stands: rewrite its header (WAV) and flush."""
-        if self.closed:
+        if self.closed or self._failure:
             return
         if self._header_updates:
             sf._snd.sf_command(self._file._file, _SFC_UPDATE_HEADER_NOW, sf._ffi.NULL, 0)
         self._file.flush()
         self._since_flush = 0
 
-    def close(self) -> None:
-        """Finish the file and rename it to :attr:`path` (replacing any file there)."""
-        if self.closed:
-            return
-        self.closed = True
-        self._file.close()
-        os.replace(self.partial_path, self.path)
+    def _finish_file(self) -> None:
+        """Close libsndfile's handle (it writes the final header), fsync and close the file.
+        Raises OSError / LibsndfileError on failure; the descriptor is closed either way."""
+        try:
+            self._file.close()
+            os.fsync(self._fd)
+        finally:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
 
-    def abort(self, reason: str = "stopped") -> None:
-        """Finish the partial file but keep it under :attr:`partial_path`; say so on stderr."""
+    def _check_length(self) -> None:
+        """The partial file must read back with the frames written (a full disk can leave a
+        file whose header or last frames never made it)."""
+        try:
+            with sf.SoundFile(str(self.partial_path)) as f:
+                frames = int(f.frames)
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise AudioFileError(f"it does not read back ({_libsndfile_reason(error)})") from None
+        slack = _MP3_SLACK_FRAMES if self.format == "MP3" else 0
+        if abs(frames - self.frames_written) > slack:
+            what = "an unknown length" if frames >= _UNKNOWN_LENGTH else f"{frames} frames"
+            raise AudioFileError(f"it reads back as {what}, not the {self.frames_written} written")
+
+    def close(self) -> None:
+        """Finish the file and rename it to :attr:`path` (replacing any file there).
+
+        Raises:
+            AudioFileError: an earlier write, or finishing the file, failed: nothing new is at
+                :attr:`path`, the output is kept as incomplete (:attr:`kept_path`).
+        """
         if self.closed:
             return
+        if self._failure:
+            self.abort(self._failure, announce=False)
+            raise AudioFileError(self._kept_message(self._failure))
         self.closed = True
-        self.kept_partial = True
-        self._file.close()
+        try:
+            self._finish_file()
+            if self.frames_written:
+                self._check_length()
+        except (OSError, sf.LibsndfileError, RuntimeError, AudioFileError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else _one_line(error)
+            self._keep_incomplete()
+            raise AudioFileError(
+                self._kept_message(f"{self.path}: finishing the file failed ({reason}); check the free disk space")
+            ) from None
+        os.replace(self.partial_path, self.path)
+        _fsync_folder(self.path.parent)
+
+    def _keep_incomplete(self) -> None:
+        if self.frames_written == 0:
+            self.partial_path.unlink(missing_ok=True)
+        elif self.partial_path.exists():
+            self.kept_path = _keep_under_new_name(self.partial_path, incomplete_path_for(self.path))
+
+    def _kept_message(self, reason: str) -> str:
+        """``reason``, then what became of the output (one line)."""
+        if self.kept_path is None:
+            return f"{reason}; {self.path} was not written (nothing had been written yet)"
         seconds = self.frames_written / self.sample_rate
-        _warn(
-            f"{reason}: {self.path} was not written; the unfinished output ({seconds:.1f} s) is "
-            f"kept as {self.partial_path}"
-        )
+        return f"{reason}; {self.path} was not written, the {seconds:.1f} s written are kept as {self.kept_path}"
+
+    def abort(self, reason: str = "stopped", announce: bool = True) -> Path | None:
+        """Finish the file (valid header) but keep it as ``<name>.incomplete<ext>``, never at
+        :attr:`path`; say so in one line on stderr unless ``announce`` is False. Returns
+        :attr:`kept_path` (None when nothing had been written: the partial file is removed)."""
+        if self.closed:
+            return self.kept_path
+        self.closed = True
+        try:
+            self._finish_file()
+        except (OSError, sf.LibsndfileError, RuntimeError):
+            pass  # keep what made it to disk
+        self._keep_incomplete()
+        if announce:
+            _warn(self._kept_message(reason))
+        return self.kept_path
 
     def __enter__(self) -> FileSink:
         return self

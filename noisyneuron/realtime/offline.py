@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from noisyneuron.realtime.chain import Chain
-from noisyneuron.realtime.files import FileSink, FileSource, audio_info
+from noisyneuron.realtime.files import FileSink, FileSource, audio_info, check_not_an_input
 
 __all__ = ["OfflineReport", "process_array", "process_file"]
 
@@ -215,7 +215,8 @@ def process_file(
     :class:`~noisyneuron.realtime.files.FileSink`: the output appears at ``output_path`` only
     when complete. On Ctrl-C (KeyboardInterrupt) or any error, nothing new is left at
     ``output_path`` (an earlier file there is untouched), the unfinished output is kept as
-    ``<name>.partial<ext>`` and the exception is re-raised.
+    ``<name>.incomplete<ext>`` and the exception is re-raised. The output may not be the input,
+    nor may its temporary ``<name>.partial<ext>`` (same path, hard link or symlink).
 
     Args:
         input_path: the file to process.
@@ -228,17 +229,19 @@ def process_file(
         subtype: output subtype (see :class:`~noisyneuron.realtime.files.FileSink`).
 
     Raises:
-        AudioFileError: a bad input or output file (checked before any processing).
+        AudioFileError: a bad input or output file, or an output that would overwrite the input
+            (checked before any processing).
     """
     blocksize = _check_blocksize(blocksize)
     info = audio_info(input_path)
+    check_not_an_input(output_path, [input_path])
     rate = info.sample_rate if sample_rate is None else sample_rate
     started = time.perf_counter()
     with FileSource(input_path, rate, channels, blocksize) as source:
         rate = source.sample_rate
         total = None if info.duration_seconds is None else round(info.duration_seconds, 1)
         chain.prepare(rate, blocksize, channels)
-        with FileSink(output_path, rate, channels, subtype=subtype) as sink:
+        with FileSink(output_path, rate, channels, subtype=subtype, inputs=[input_path]) as sink:
             runner = _AlignedRunner(chain, blocksize, channels, sink.write)
             block = np.zeros((blocksize, channels), dtype=np.float32)
             bar = tqdm(
