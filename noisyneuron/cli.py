@@ -320,6 +320,9 @@ def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -
     if args.stats_json:
         _write_stats_json(args.stats_json, final["final"], final["latency"], final["sample_rate"],
                           final["blocksize"], final["backend"])
+    if final.get("failed"):
+        _print(f"noisyneuron: error: {final['failed']}")
+        return int(final.get("exit_code") or 1)
     return exit_code
 
 
@@ -385,32 +388,50 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
             while True:
                 if args.duration is not None and time.monotonic() - started >= args.duration:
                     break
-                if session.engine.wait(0.1):
-                    _print("input file finished")
+                if session.engine.wait(0.1):  # the file ended, or processing stopped on an error
+                    if session.failure is None:
+                        _print("input file finished")
                     break
                 if not args.quiet and time.monotonic() >= next_status:
                     next_status += 1.0
                     _print(_status_line(session.engine))
     except KeyboardInterrupt:
         _print("stopping")
+    except BaseException as exc:  # the output file must not get its final name: keep it as incomplete
+        if sink is not None:
+            sink.abort(f"{type(exc).__name__}" + (f" ({exc})" if str(exc) else ""))
+        raise
     finally:
         if session.osc is not None:
             osc_summary = session.osc.stats().summary()
         session.stop()
-        if sink is not None:
-            sink.close()
         if source is not None and hasattr(source, "close"):
             source.close()
+    failure = session.failure
+    failed_line = ""
+    if failure is not None:
+        failed_line = f"live stopped after {session.engine.stats().seconds:.1f} s: {' '.join(str(failure).split())}"
+        if sink is not None:
+            sink.abort(announce=False)
+            failed_line = sink.kept_message(failed_line)
+    elif sink is not None:
+        try:
+            sink.close()
+        except UserError as exc:
+            failure, failed_line = exc, str(exc)
     engine = session.engine
     stats = engine.stats()
     _print(stats.summary())
     if osc_summary and not args.quiet:
         _print(osc_summary)
-    if sink is not None:
-        _print(f"wrote {sink.path}")
     if args.stats_json:
         _write_stats_json(args.stats_json, stats.as_dict(), engine.latency_breakdown(), engine.sample_rate,
                           engine.blocksize, engine.backend)
+    if failure is not None:
+        _print(f"noisyneuron: error: {failed_line}")
+        return failure.exit_code if isinstance(failure, UserError) else 1
+    if sink is not None:
+        _print(f"wrote {sink.path}")
     return exit_code
 
 

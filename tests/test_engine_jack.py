@@ -379,3 +379,92 @@ def test_no_device_falls_back_to_the_demo(tmp_path):
     vocal_energy = np.sum(stems["vocals"] ** 2)
     residual = np.sum((out - stems["accompaniment"]) ** 2)
     assert residual < vocal_energy / 4, 10 * np.log10(residual / vocal_energy)
+
+
+# ----- issue 13: a failure in the processing thread stops the run, loses nothing --------------------
+def _start_live(*args: str) -> tuple[subprocess.Popen, list[str], float]:
+    """`noisyneuron live --headless ARGS`, read up to its `live:` line; returns (process, stderr
+    lines so far, time the line came)."""
+    p = subprocess.Popen([sys.executable, "-m", "noisyneuron", "live", "--headless", *args],
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stderr:
+        lines.append(line)
+        if line.startswith("live:"):
+            break
+    return p, lines, time.monotonic()
+
+
+def _finish(p: subprocess.Popen, lines: list[str], timeout: float = 30) -> tuple[str, float]:
+    """Wait for ``p``; returns (all of its stderr, the time it exited)."""
+    rest = []
+    reader = threading.Thread(target=lambda: rest.extend(p.stderr), daemon=True)
+    reader.start()
+    p.wait(timeout)
+    ended = time.monotonic()
+    reader.join(5)
+    return "".join(lines + rest), ended
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("noisyneuron: error:")]
+
+
+def test_live_output_on_a_disk_that_fills_stops_and_keeps_an_incomplete_take(jack_server, small_disk):
+    import os
+    import wave
+
+    import soundfile as sf
+
+    disk = small_disk(512)  # 24-bit stereo at 48 kHz is 288 kB/s: full after about 1.8 s
+    take = disk / "take.wav"
+    p, lines, _ = _start_live("--chain", "centre-cut", "--output", str(take), "--duration", "30")
+    full_at = None
+    try:
+        while p.poll() is None and time.monotonic() - (full_at or time.monotonic()) < 5:
+            st = os.statvfs(disk)
+            if full_at is None and st.f_bavail * st.f_frsize < 8192:
+                full_at = time.monotonic()
+            time.sleep(0.005)
+        err, ended = _finish(p, lines)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert full_at is not None, "the disk never filled"
+    assert p.returncode not in (0, None), err
+    assert ended - full_at < 2.0, f"took {ended - full_at:.1f} s to stop after the disk filled\n{err}"
+    assert "Traceback" not in err, err
+    errors = _error_lines(err)
+    assert len(errors) == 1 and "take.incomplete.wav" in errors[0] and "disk space" in errors[0], err
+    assert "1 processing errors" in err, err  # the stats count it
+    assert not take.exists() and not (disk / "take.partial.wav").exists()  # nothing under a final name
+    kept = disk / "take.incomplete.wav"
+    with wave.open(str(kept)) as w:  # a valid header, for strict readers too
+        assert w.getnframes() > 48000
+    assert sf.info(str(kept)).frames == wave.open(str(kept)).getnframes()
+
+
+@pytest.mark.parametrize("where", ["first read", "mid-read"])
+def test_live_input_that_fails_to_read_stops_within_a_second(jack_server, tmp_path, where):
+    import soundfile as sf
+
+    song = tmp_path / "song.flac"
+    sf.write(str(song), make_demo_mix(sample_rate=48000, seconds=3.0)["mix"], 48000)
+    data = bytearray(song.read_bytes())
+    start = 200 if where == "first read" else len(data) // 2  # after the header / in the middle
+    for k in range(start, min(len(data), start + 20000)):
+        data[k] = (data[k] * 7 + 13) & 255
+    song.write_bytes(bytes(data))
+    p, lines, started = _start_live("--chain", "centre-cut", "--input", str(song))
+    try:
+        err, ended = _finish(p, lines, timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 2, err  # a corrupt file is the user's to fix, as in `process`
+    assert "Traceback" not in err, err
+    errors = _error_lines(err)
+    assert len(errors) == 1 and "read failed" in errors[0] and str(song) in errors[0], err
+    # the first read fails at once; the mid-read one after the first 65536 frames (1.4 s) played
+    budget = 2.0 if where == "first read" else 65536 / 48000 + 2.0
+    assert ended - started < budget, f"took {ended - started:.1f} s\n{err}"

@@ -290,3 +290,46 @@ def test_live_headless_takes_osc_midi_and_a_preset_from_the_config(jack_server, 
         live.wait(30)
     assert live.returncode == 0, "".join(lines)
     assert any(line.startswith("OSC: ") for line in lines), "".join(lines)  # the OSC summary at exit
+
+
+def test_engine_host_on_a_disk_that_fills_reports_the_failure_and_keeps_the_take(jack_server, small_disk):
+    """What `noisyneuron live --output` runs with the UI: the engine host stops on the failed write,
+    names no file as written, and says how it failed (the UI then prints it and exits non-zero)."""
+    from noisyneuron.tui.host import RemoteSession
+
+    disk = small_disk(256)  # under a second of 24-bit stereo at 48 kHz
+    take = disk / "take.wav"
+    session = RemoteSession({"chain": "centre-cut", "output_file": str(take), "sample_rate": 48000,
+                             "osc": {"enabled": False}})
+    try:
+        deadline = time.monotonic() + 15
+        while not session.finished and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.finished, "the engine host kept running on a full disk"
+    finally:
+        final = session.stop()
+    assert final is not None and final["exit_code"] == 2 and final["wrote"] == ""
+    assert "disk space" in final["failed"] and "take.incomplete.wav" in final["failed"]
+    assert "\n" not in final["failed"] and final["final"]["errors"] == 1
+    assert not take.exists() and sf.info(str(disk / "take.incomplete.wav")).frames > 0
+
+
+def test_session_end_reason_names_a_processing_failure(jack_server, tmp_path):
+    """The terminal UI quits on a session's end reason: a failed read must be one."""
+    from noisyneuron.control.session import LiveSession
+
+    song = tmp_path / "bad.flac"
+    sf.write(str(song), make_demo_mix(sample_rate=48000, seconds=1.0)["mix"], 48000)
+    data = bytearray(song.read_bytes())
+    data[200:20200] = bytes((b * 7 + 13) & 255 for b in data[200:20200])
+    song.write_bytes(bytes(data))
+    session = LiveSession(build_chain("centre-cut"), input=FileSource(song, 48000, 2, 256), output=None,
+                          sample_rate=48000, blocksize=256)
+    session.start()
+    try:
+        assert session.engine.wait(2.0)
+        reason = session.end_reason()
+    finally:
+        session.stop()
+    assert reason is not None and reason.startswith("the audio stopped:") and "read failed" in reason
+    assert session.engine.stats().errors == 1

@@ -158,8 +158,16 @@ class LiveSession:
     def finished(self) -> bool:
         return bool(getattr(self.engine, "finished", False))
 
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that stopped the engine's processing (see ``Engine.failure``), or None."""
+        return getattr(self.engine, "failure", None)
+
     def end_reason(self) -> str | None:
         """Why the audio stopped by itself (one line), or None while it runs."""
+        failure = self.failure
+        if failure is not None:
+            return f"the audio stopped: {' '.join(str(failure).split()) or type(failure).__name__}"
         return "input file finished" if self.finished else None
 
     def device_names(self) -> tuple[str | None, str | None]:

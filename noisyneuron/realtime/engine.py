@@ -66,7 +66,8 @@ class EngineStats:
         processing_load_p99: 99th percentile of the same.
         processing_load_max: maximum of the same.
         nonfinite_replaced: NaN/Inf samples replaced with silence (input and output of the chain).
-        errors: exceptions caught in the audio path (a bug if not 0; the first is ``first_error``).
+        errors: exceptions caught in the audio path (a bug if not 0; the first is ``first_error``),
+            including the one that stopped the processing thread (see :attr:`Engine.failure`).
         first_error: text of the first such exception.
         seconds: seconds of audio processed.
     """
@@ -176,6 +177,8 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._finished = threading.Event()
+        self._ended = threading.Event()  # finished, or the processing thread stopped on an error
+        self._failure: BaseException | None = None
         self._stats = EngineStats()
         self._proc_times = np.zeros(_HISTORY, dtype=np.float64)
         self._proc_count = 0
@@ -259,6 +262,8 @@ class Engine:
         self._out_buf = np.zeros((self.blocksize, max(1, self._out.device_channels)), dtype=np.float32)
         self._stop.clear()
         self._finished.clear()
+        self._ended.clear()
+        self._failure = None
         if self.lock_memory and sys.platform.startswith("linux"):
             self.memory_locked = lock_process_memory()
         self._saved_switch_interval = sys.getswitchinterval()
@@ -315,9 +320,21 @@ class Engine:
         """True when a file input has been played to its end."""
         return self._finished.is_set()
 
+    @property
+    def failure(self) -> BaseException | None:
+        """The exception that stopped the processing thread (a file input that cannot be read, a
+        file output that cannot be written: e.g. a full disk), or None while it runs or after a
+        normal stop. Processing has ended then: nothing more is read or written."""
+        if self._failure is None and self._thread is not None and not self._thread.is_alive() \
+                and not self._stop.is_set():
+            self._failure = RuntimeError("the processing thread ended unexpectedly")
+            self._ended.set()
+        return self._failure
+
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until a file input has ended (or ``timeout`` seconds). Returns :attr:`finished`."""
-        return self._finished.wait(timeout)
+        """Wait until a file input has ended or processing stopped on an error (:attr:`failure`),
+        or ``timeout`` seconds. Returns True in either case, False on timeout."""
+        return self._ended.wait(timeout) or self.failure is not None
 
     def stats(self) -> EngineStats:
         """A snapshot of the counters (safe from any thread)."""
@@ -441,6 +458,17 @@ class Engine:
                 self._next_stats_time = now + 0.25
 
     def _processing_loop(self) -> None:
+        """The processing thread. An error in a processor is counted and its block silenced;
+        any other error (reading the input file, writing the output file, the rings) stops
+        processing: it is counted, kept in :attr:`failure`, and :meth:`wait` returns."""
+        try:
+            self._process_blocks()
+        except BaseException as exc:  # noqa: BLE001 - reported to the main thread, not lost
+            self._note_error(exc)
+            self._failure = exc
+            self._ended.set()
+
+    def _process_blocks(self) -> None:
         _limit_torch_threads()
         block = self._block
         bs = self.blocksize
@@ -465,6 +493,7 @@ class Engine:
                     continue
                 if self._in.source.finished:
                     self._finished.set()
+                    self._ended.set()
                     time.sleep(idle)
                     continue
                 frames = self._in.source.read_into(block)

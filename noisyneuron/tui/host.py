@@ -326,24 +326,44 @@ def host_main(argv: list[str] | None = None) -> int:
             ready, _, _ = select.select([stdin], [], [], period)
             if ready and not os.read(stdin, 4096):
                 break  # the UI went away
-            if session.engine.finished:
-                break  # a file input ended: stop now (the UI sees FINISHED and says so)
+            if session.engine.finished or session.failure is not None:
+                break  # a file input ended (the UI sees FINISHED and says so), or processing failed
             _publish(block, session, reader, last_seq)
     finally:
         osc_summary = session.osc.stats().summary() if session.osc is not None else ""
         session.stop()
-        for f in files:
-            close = getattr(f, "close", None)
-            if callable(close):
-                close()
+        failed, exit_code = _close_files(files, session, bool(spec.get("output_file")))
         _publish_final(block, session)
         stats = session.engine.stats()
         _emit({"final": stats.as_dict(), "summary": stats.summary(), "osc_summary": osc_summary,
                "latency": session.engine.latency_breakdown(), "sample_rate": session.engine.sample_rate,
                "blocksize": session.engine.blocksize, "backend": session.engine.backend,
-               "wrote": str(getattr(files[0], "path", "")) if files and spec.get("output_file") else ""})
+               "wrote": str(getattr(files[0], "path", "")) if files and spec.get("output_file") and not failed else "",
+               "failed": failed, "exit_code": exit_code})
         block.close()
     return 0
+
+
+def _close_files(files: list, session, output_file: bool) -> tuple[str, int]:
+    """Close the file ends after the engine stopped: a recording gets its final name only when
+    processing did not fail and the file closed cleanly (else it is kept as incomplete).
+    Returns (one line saying what failed, or "", the exit status for it)."""
+    failure = session.failure
+    failed = ""
+    if failure is not None:
+        failed = f"live stopped after {session.engine.stats().seconds:.1f} s: {' '.join(str(failure).split())}"
+    for f in files:
+        if output_file and failure is not None:
+            f.abort(announce=False)
+            failed = f.kept_message(failed)
+            continue
+        try:
+            f.close()
+        except UserError as exc:
+            failure, failed = exc, str(exc)
+    if failure is None:
+        return "", 0
+    return failed, failure.exit_code if isinstance(failure, UserError) else 1
 
 
 def _publish_final(block: DisplayBlock, session) -> None:
