@@ -21,6 +21,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -99,11 +100,31 @@ def _plot(path: Path, audio: np.ndarray, rate: int, result: dict, segments: list
     ax.set_xlabel("time (s)")
     strip.legend(handles=[Patch(color=colours[lab], label=lab) for lab in labels], loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(labels), fontsize=8, frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=100)
+        tmp.replace(path)
+    except OSError as error:  # read-only folder, full disk...: one line, no half-written plot
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise UserError(f"--plot {path}: cannot write it ({error.strerror or error}); choose another place") from None
+    finally:
+        plt.close(fig)
+
+
+def _check_plot_target(path: Path) -> None:
+    """Refuse a plot that cannot be written before any work: its nearest existing folder must be a
+    folder we may write in (a file in the way, a read-only file system: one line)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"--plot {path}: {folder} is a file, not a folder; choose another place")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--plot {path}: cannot write in {folder} (read-only or no permission); choose another place")
 
 
 def _plot_path(plot: Path, input_path: Path, many: bool) -> Path:
@@ -123,6 +144,8 @@ def classify_files(inputs: list[str], net=None, plot: str | None = None, progres
     infos = [audio_info(p) for p in paths]
     if plot is not None and Path(plot).suffix.lower() not in ("", ".png"):
         raise UserError(f"--plot {plot}: give a .png file name")
+    for path in paths if plot is not None else ():
+        _check_plot_target(_plot_path(Path(plot), path, len(paths) > 1))
     if net is None:
         net = load_classifier()
     out = []

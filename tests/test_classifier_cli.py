@@ -158,3 +158,26 @@ def test_bench_classifier_runs_tiny(weights, monkeypatch):
     assert not ours["last_gated"]  # the bench measures the network, not the gate
     table = format_classifier_table(result)
     assert "ours live 16 kHz" in table and "energy-baseline" in table
+
+
+# ----- issue 13: a plot that cannot be written is a one-line error --------------------------------
+@pytest.mark.parametrize("where", ["under a regular file", "read-only file system", "full disk"])
+def test_plot_that_cannot_be_written_is_one_line_and_exit_2(weights, song, tmp_path, capsys, small_disk, where):
+    """Tests run as root, where a chmod'ed folder stays writable: these places fail for root too."""
+    import subprocess
+
+    if where == "under a regular file":
+        (tmp_path / "notes.txt").write_text("a file, not a folder")
+        plot = tmp_path / "notes.txt" / "out.png"
+    elif where == "read-only file system":
+        folder = small_disk(64)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        plot = folder / "out.png"
+    else:
+        folder = small_disk(8)  # the plot is well over 10 kB
+        plot = folder / "out.png"
+    status = main(["classify", str(song), "--classifier-weights", str(weights), "--plot", str(plot), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert err.count("\n") == 0 and err.startswith("noisyneuron: error: --plot") and "Traceback" not in err, err
+    assert not plot.exists() and not plot.with_name("out.partial.png").exists()
