@@ -295,8 +295,8 @@ def test_train_own_labels_from_a_folder_of_folders_export_and_resume(tmp_path):
     part = train(cfg(tmp_path / "resumed"), progress=False, stop_at=5)
     assert part["steps"] == 5 and not part["completed"]
     train(cfg(tmp_path / "resumed"), progress=False)
-    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["model"]  # plain types and tensors only
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     # a changed setting is refused in one line
     with pytest.raises(UserError, match="trained with"):
@@ -308,7 +308,7 @@ def test_train_own_labels_from_a_folder_of_folders_export_and_resume(tmp_path):
     net = load_classifier(tmp_path / "mine.pt")
     assert net.labels == ("music", "speech", "noise") and net.source.startswith("file")
     ref = ClassifierNet(net.config)
-    ref.load_state_dict(torch.load(meta["source"], weights_only=False)["model"])
+    ref.load_state_dict(torch.load(meta["source"], weights_only=True)["model"])
     x = torch.from_numpy(log_mel_frames(example("speech", 1.5, 4), 16000)[0][-50:][None])
     with torch.no_grad():
         np.testing.assert_allclose(torch.softmax(net(x), 1).numpy(), torch.softmax(ref.eval()(x), 1).numpy(), atol=2e-2)
@@ -380,3 +380,34 @@ def test_ours_is_evaluated_beside_the_peers(tiny, tmp_path, monkeypatch):
     assert 0.0 <= ours["accuracy"] <= 1.0 and ours["realtime_factor"] > 0
     assert ours["per_class"]["silence"]["recall"] == 1.0  # the gate
     assert (tmp_path / "report" / "confusion-ours.png").is_file()
+
+
+class _RunsCodeWhenUnpickled:
+    """What a hostile checkpoint holds: unpickling it (weights_only=False) creates a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_checkpoints_load_with_weights_only_so_a_checkpoint_cannot_run_code(tmp_path):
+    """Resume and export read checkpoints with torch.load(weights_only=True): a file holding more
+    than tensors and plain types is refused in one line and nothing in it runs."""
+    from noisyneuron.models.classifier_options import ClassifierTrainConfig
+    from noisyneuron.models.classifier_training import CHECKPOINT_FORMAT, export_run, train
+
+    data = folder_of_folders(tmp_path / "sounds", {"music": 2, "speech": 2}, seconds=1.0)
+    run = tmp_path / "run"
+    run.mkdir()
+    marker = tmp_path / "code-ran"
+    torch.save({"format": CHECKPOINT_FORMAT, "step": 1, "payload": _RunsCodeWhenUnpickled(marker)}, run / "checkpoint.pt")
+    cfg = ClassifierTrainConfig(data=data, out=run, steps=2, batch_size=4, torch_threads=1)
+    for attempt in (lambda: train(cfg, progress=False), lambda: export_run(run, tmp_path / "x.pt")):
+        with pytest.raises(UserError) as info:
+            attempt()
+        assert "checkpoint.pt" in str(info.value) and "\n" not in str(info.value)
+        assert not marker.exists(), "loading the checkpoint ran code from it"

@@ -64,6 +64,7 @@ from noisyneuron.models.run_folder import (
     append_log,
     check_trajectory,
     choose_device,
+    load_checkpoint,
     lr_factor,
     plot_run,
     read_log,
@@ -469,7 +470,7 @@ def train(config: ClassifierTrainConfig, progress: bool = True, *, force: bool =
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
         state = {"step": 0, "best_accuracy": None, "best_step": None, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0, "last_valid": None}
         if ckpt_path.is_file():
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+            ckpt = load_checkpoint(ckpt_path, "classifier training checkpoint", device)
             if ckpt.get("format") != CHECKPOINT_FORMAT:
                 raise UserError(f"{ckpt_path}: not a classifier training checkpoint; choose another --out")
             check_trajectory(ckpt_path, ckpt["config"], cfg.as_dict(), TRAJECTORY_FIELDS)
@@ -574,7 +575,7 @@ def export_run(run: str | os.PathLike, dest: str | os.PathLike, dtype: str = "fl
     source = run / "best.pt" if (run / "best.pt").is_file() else run / "checkpoint.pt"
     if not source.is_file():
         raise UserError(f"{run}: no checkpoint to export (train first)")
-    ckpt = torch.load(source, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(source, "classifier training checkpoint")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{source}: not a classifier training checkpoint")
     net = ClassifierNet(ClassifierConfig.from_dict(ckpt["model_config"]))

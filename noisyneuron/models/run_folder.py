@@ -24,6 +24,7 @@ from noisyneuron.errors import UserError
 __all__ = [
     "save_atomic", "read_log", "append_log", "truncate_log", "plot_run", "choose_device", "torch_threads",
     "lr_factor", "Interrupt", "check_trajectory", "noisyneuron_version", "cast_state", "write_export", "read_export",
+    "load_checkpoint",
 ]
 
 
@@ -35,6 +36,24 @@ def save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".partial")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, what: str, device="cpu") -> dict:
+    """A training checkpoint, loaded with ``torch.load(weights_only=True)``: tensors and plain
+    types only, so a checkpoint from elsewhere cannot run code. One-line :class:`UserError` for a
+    missing, truncated or foreign file (``what``: e.g. ``"classifier training checkpoint"``)."""
+    import torch
+
+    try:
+        blob = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign, or holding more than tensors and plain types
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"{path}: not a readable NoisyNeuron {what} ({type(exc).__name__}: {first[:160]})") from None
+    if not isinstance(blob, dict):
+        raise UserError(f"{path}: not a NoisyNeuron {what}")
+    return blob
 
 
 def read_log(path: Path) -> list[dict]:
