@@ -590,9 +590,9 @@ def check_not_an_input(path: str | os.PathLike, inputs) -> None:
     for source in inputs or ():
         source = Path(source)
         if _same_file(path, source):
+            which = "the input" if str(path) == str(source) else f"the input {source} (the same file)"
             raise AudioFileError(
-                f"{path} is the input {source}; writing it would destroy the input, give another "
-                f"output name"
+                f"{path} is {which}; writing it would destroy the input, give another output name"
             )
         if os.path.lexists(partial) and _same_file(partial, source):
             raise AudioFileError(
@@ -841,7 +841,7 @@ class FileSink:
             return
         if self._failure:
             self.abort(self._failure, announce=False)
-            raise AudioFileError(self._kept_message(self._failure))
+            raise AudioFileError(self.kept_message(self._failure))
         self.closed = True
         try:
             self._finish_file()
@@ -851,7 +851,7 @@ class FileSink:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else _one_line(error)
             self._keep_incomplete()
             raise AudioFileError(
-                self._kept_message(f"{self.path}: finishing the file failed ({reason}); check the free disk space")
+                self.kept_message(f"{self.path}: finishing the file failed ({reason}); check the free disk space")
             ) from None
         os.replace(self.partial_path, self.path)
         _fsync_folder(self.path.parent)
@@ -862,8 +862,8 @@ class FileSink:
         elif self.partial_path.exists():
             self.kept_path = _keep_under_new_name(self.partial_path, incomplete_path_for(self.path))
 
-    def _kept_message(self, reason: str) -> str:
-        """``reason``, then what became of the output (one line)."""
+    def kept_message(self, reason: str) -> str:
+        """``reason``, then what became of the output: not written, kept as ... (one line)."""
         if self.kept_path is None:
             return f"{reason}; {self.path} was not written (nothing had been written yet)"
         seconds = self.frames_written / self.sample_rate
@@ -882,7 +882,7 @@ class FileSink:
             pass  # keep what made it to disk
         self._keep_incomplete()
         if announce:
-            _warn(self._kept_message(reason))
+            _warn(self.kept_message(reason))
         return self.kept_path
 
     def __enter__(self) -> FileSink:
