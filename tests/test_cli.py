@@ -138,3 +138,16 @@ def test_process_refuses_an_output_that_would_overwrite_its_input(tmp_path, caps
     assert "input" in err
     assert song.read_bytes() == before  # the input is untouched
     assert {p.name for p in tmp_path.iterdir()} == existed  # and nothing was written or removed
+
+
+def test_process_onto_a_disk_that_fills_is_one_line_and_keeps_an_incomplete_file(tmp_path, capsys, small_disk):
+    song = tmp_path / "song.wav"
+    sf.write(str(song), make_demo_mix(sample_rate=44100, seconds=4.0)["mix"], 44100)
+    disk = small_disk(256)  # 4 s of 24-bit stereo is 1 MB
+    out = disk / "out.wav"
+    assert main(["process", str(song), str(out), "--quiet", "--chain", "centre-cut"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("noisyneuron: error: ") and err.count("\n") == 1, err
+    assert "disk space" in err and "out.incomplete.wav" in err
+    assert not out.exists() and not (disk / "out.partial.wav").exists()
+    assert 0 < sf.info(str(disk / "out.incomplete.wav")).frames < 4 * 44100

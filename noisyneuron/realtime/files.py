@@ -891,5 +891,9 @@ class FileSink:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
+        elif self._failure and isinstance(exc, AudioFileError) and not self.closed:
+            # this sink's own failed write: one error line that also says where the output went
+            self.abort(self._failure, announce=False)
+            raise AudioFileError(self.kept_message(self._failure)) from None
         else:
             self.abort(f"{exc_type.__name__}" + (f" ({_one_line(exc)})" if str(exc) else ""))
