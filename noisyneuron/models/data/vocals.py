@@ -16,10 +16,12 @@ Five methods, each giving a mono 44.1 kHz float32 vocal aligned with a list of
     5 ms frames, envelopes coded to 40 mel-cepstral coefficients), time-warped onto the notes
     (consonants kept at natural length, the voiced part stretched) and re-synthesised at the
     melody's f0 plus vibrato, drift and glides.
-``"klettres"``
-    Real human voices (letters and syllables in 20 languages from Debian ``klettres-data``),
-    only clips of the requested split, placed at note onsets and re-pitched like speech (or,
-    now and then, left at their natural pitch).
+``"klettres"`` / ``"tuxpaint"``
+    Real human voices: letters and syllables in 20 languages (Debian ``klettres-data``), or
+    read phrases in 13 languages (``tuxpaint-stamps-default``), from one speaker of the requested
+    split (:mod:`.voices`: voices are split by speaker), placed at note onsets and re-pitched
+    like speech, or left at their natural pitch and prosody (real timbre with no vocoder in it:
+    spoken-word lines).
 
 Everything random comes from the ``rng`` given to :func:`sing`; the external tools are
 deterministic, so the same arguments and rng state give identical audio. WORLD analyses of
@@ -47,15 +49,14 @@ import soxr
 from noisyneuron.errors import UserError
 
 from .melody import MelodyNote, midi_to_hz
-from .splits import split_of
 
 __all__ = ["VOCAL_METHODS", "Vocal", "available_methods", "sing", "random_melody"]
 
 #: Every vocal method, in order.
-VOCAL_METHODS = ("sinsy", "festival", "speech-espeak", "speech-flite", "klettres")
+VOCAL_METHODS = ("sinsy", "festival", "speech-espeak", "speech-flite", "klettres", "tuxpaint")
+#: The methods that sing with real recorded voices (:mod:`.voices`), and the package of each.
+REAL_VOICE_PACKAGES = {"klettres": "klettres-data", "tuxpaint": "tuxpaint-stamps-default"}
 
-#: Where Debian's klettres-data keeps its clips.
-KLETTRES_DIR = Path("/usr/share/klettres")
 _FESTIVAL_VOICE_DIR = Path("/usr/share/festival/voices/english/kal_diphone")
 
 _FRAME_MS = 5.0  # WORLD frame period, milliseconds
@@ -85,8 +86,8 @@ _SOURCES = {
         {"kind": "tts-engine", "id": "flite", "package": "flite", "licence": "BSD-style CMU Flite licence (program and cmu_us voices)"},
     ],
     "klettres": [],  # one entry per clip, added at run time
+    "tuxpaint": [],
 }
-_KLETTRES_LICENCE = "GPL-2+ (klettres-data, KDE Edu; recordings of human voices)"
 _WORLD_SOURCE = {"kind": "vocoder", "id": "pyworld", "package": "pyworld", "licence": "MIT (pyworld); modified BSD (WORLD)"}
 
 
@@ -153,7 +154,8 @@ def _tool_missing(method: str) -> str | None:
         "festival": [("festival", shutil.which("text2wave") is not None), ("festvox-kallpc16k", _FESTIVAL_VOICE_DIR.is_dir()), ("pyworld", _has_module("pyworld"))],
         "speech-espeak": [("espeak-ng", shutil.which("espeak-ng") is not None), ("pyworld", _has_module("pyworld"))],
         "speech-flite": [("flite", shutil.which("flite") is not None), ("pyworld", _has_module("pyworld"))],
-        "klettres": [("klettres-data", bool(_klettres_clips())), ("pyworld", _has_module("pyworld"))],
+        "klettres": [("klettres-data", _has_voices("klettres")), ("pyworld", _has_module("pyworld"))],
+        "tuxpaint": [("tuxpaint-stamps-default", _has_voices("tuxpaint")), ("pyworld", _has_module("pyworld"))],
     }
     if method not in needs:
         raise ValueError(f"method must be one of {', '.join(VOCAL_METHODS)}, got {method!r}")
@@ -426,34 +428,34 @@ def _tts_word(method: str, voice: str, speed: int, word: str, work_dir: Path | N
     return _cached(f"{_CACHE_VERSION}|{method}|{voice}|{speed}|{word}", work_dir, make)
 
 
-# ----- klettres -------------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _klettres_clips() -> tuple[str, ...]:
-    """Every klettres clip, as a path relative to :data:`KLETTRES_DIR`, sorted."""
-    if not KLETTRES_DIR.is_dir():
-        return ()
-    return tuple(sorted(str(p.relative_to(KLETTRES_DIR)) for p in KLETTRES_DIR.rglob("*.ogg")))
+# ----- real voices (klettres, tuxpaint) --------------------------------------------------------
+def _has_voices(method: str) -> bool:
+    from .voices import all_voice_sources
+
+    return any(v.package == REAL_VOICE_PACKAGES[method] for v in all_voice_sources())
+
+
+def real_voices(method: str, split: str):
+    """The :class:`~.voices.VoiceSource` speakers of ``split`` that ``method`` sings with."""
+    from .voices import voice_sources
+
+    return voice_sources(split, package=REAL_VOICE_PACKAGES[method], kind="speech")
 
 
 def klettres_clips(split: str) -> list[str]:
-    """The klettres clips (paths relative to :data:`KLETTRES_DIR`) that belong to ``split``."""
-    return [c for c in _klettres_clips() if split_of("klettres:" + c) == split]
+    """Every klettres clip (absolute path) of the speakers that belong to ``split``."""
+    return sorted(c for v in real_voices("klettres", split) for c in v.clips)
 
 
-#: klettres clips come at several rates; one phrase is re-synthesised at one rate, so every clip
+#: Real clips come at several rates; one phrase is re-synthesised at one rate, so every clip
 #: is analysed at this one (WORLD's aperiodicity code has a rate-dependent number of bands).
-_KLETTRES_ANALYSIS_RATE = 22050
+_CLIP_ANALYSIS_RATE = 22050
 
 
-def _klettres_for_analysis(rel: str) -> tuple[np.ndarray, int]:
-    """A klettres clip resampled to :data:`_KLETTRES_ANALYSIS_RATE` for WORLD."""
-    audio, fs = _klettres_audio(rel)
-    return _resample(audio, fs, _KLETTRES_ANALYSIS_RATE), _KLETTRES_ANALYSIS_RATE
-
-
-def _klettres_audio(rel: str) -> tuple[np.ndarray, int]:
-    """A klettres clip: mono float64 samples and their rate, Hz."""
-    return _read_wav(KLETTRES_DIR / rel)
+def _clip_for_analysis(path: str) -> tuple[np.ndarray, int]:
+    """A real voice clip resampled to :data:`_CLIP_ANALYSIS_RATE` for WORLD."""
+    audio, fs = _read_wav(Path(path))
+    return _resample(audio, fs, _CLIP_ANALYSIS_RATE), _CLIP_ANALYSIS_RATE
 
 
 
@@ -570,14 +572,14 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
 
 
 def _render_raw_phrase(slots: list[tuple[list[MelodyNote], str]], sample_rate: int) -> tuple[np.ndarray, int, float]:
-    """Klettres clips at their natural pitch: each trimmed clip starts at its slot's onset and
-    is cut 80 ms after the slot ends (30 ms fade). Returns (audio, sample_rate, start s)."""
+    """Real clips at their natural pitch: each trimmed clip starts at its slot's onset and is
+    cut 80 ms after the slot ends (30 ms fade). Returns (audio, sample_rate, start s)."""
     t0 = slots[0][0][0].start
     t1 = slots[-1][0][-1].end + 0.1
     out = np.zeros(int(np.ceil((t1 - t0) * sample_rate)) + 1)
     fade = int(0.03 * sample_rate)
     for notes, clip in slots:
-        audio, fs = _klettres_audio(clip)
+        audio, fs = _read_wav(Path(clip))
         x = _resample(_trim(audio, fs), fs, sample_rate)
         n = min(len(x), int((notes[-1].end - notes[0].start + 0.08) * sample_rate))
         x = x[:n].copy()
@@ -606,22 +608,23 @@ def _resample(audio: np.ndarray, fs: int, sample_rate: int) -> np.ndarray:
 def _sing_world(
     notes: list[MelodyNote], seconds: float, method: str, rng: np.random.Generator, split: str, sample_rate: int, work_dir: Path | None, style: _Style
 ) -> tuple[np.ndarray, dict]:
-    """speech-espeak, speech-flite and klettres: word slots analysed, warped and re-synthesised."""
+    """speech-espeak, speech-flite, klettres and tuxpaint: word slots analysed, warped and
+    re-synthesised (real voices: sometimes left at their natural pitch instead)."""
     out = np.zeros(int(round(seconds * sample_rate)))
     meta: dict = {}
     phrases = _group(notes, _PHRASE_GAP_S)
     repitch = True
-    if method == "klettres":
-        clips = klettres_clips(split)
-        if not clips:
-            raise UserError(f"klettres-data has no clips for split {split!r}; run scripts/install-data-tools.sh")
-        langs = sorted({c.split("/")[0] for c in clips})
-        lang = langs[int(rng.integers(len(langs)))]
-        pool = [c for c in clips if c.startswith(lang + "/")]
-        if len(pool) < 8:
-            pool = clips
-        repitch = bool(rng.random() < 0.75)
-        meta.update(voice=f"klettres:{lang}", repitched=repitch)
+    real = method in REAL_VOICE_PACKAGES
+    if real:
+        speakers = real_voices(method, split)
+        if not speakers:
+            raise UserError(f"{REAL_VOICE_PACKAGES[method]} has no speakers in split {split!r}; run scripts/install-data-tools.sh")
+        weights = np.sqrt([len(v.clips) for v in speakers])
+        speaker = speakers[int(rng.choice(len(speakers), p=weights / weights.sum()))]
+        pool = list(speaker.clips)
+        # tuxpaint clips are whole phrases: half of its lines keep their natural prosody
+        repitch = bool(rng.random() < (0.75 if method == "klettres" else 0.5))
+        meta.update(voice=speaker.id, repitched=repitch)
         used: list[str] = []
     elif method == "speech-espeak":
         voice = _ESPEAK_VOICES[int(rng.integers(len(_ESPEAK_VOICES)))]
@@ -637,14 +640,14 @@ def _sing_world(
     for phrase in phrases:
         slots = []
         for slot in _word_slots(phrase, rng, melisma=0.2 if repitch else 0.0):
-            if method == "klettres":
+            if real:
                 clip = pool[int(rng.integers(len(pool)))]
                 used.append(clip)
-                lyrics.append(clip)
+                lyrics.append(Path(clip).name)
                 if not repitch:
                     slots.append((slot, clip))
                     continue
-                params = _cached(f"{_CACHE_VERSION}|klettres@{_KLETTRES_ANALYSIS_RATE}|{clip}", work_dir, lambda c=clip: _analyse(*_klettres_for_analysis(c)))
+                params = _cached(f"{_CACHE_VERSION}|clip@{_CLIP_ANALYSIS_RATE}|{clip}", work_dir, lambda c=clip: _analyse(*_clip_for_analysis(c)))
             else:
                 word = slot[0].lyric.strip().lower() if slot[0].lyric.strip().isalpha() else _WORDS[vocab[int(rng.integers(len(vocab)))]]
                 params = _tts_word(method, voice, speed, word, work_dir)
@@ -661,8 +664,8 @@ def _sing_world(
         gains.append(round(gain_db, 2))
         _place(out, _resample(y, fs, sample_rate) * 10 ** (gain_db / 20), t0, sample_rate)
     meta.update(lyrics=lyrics, phrase_gains_db=gains)
-    if method == "klettres":
-        meta["sources"] = [{"kind": "recording", "id": "klettres:" + c, "package": "klettres-data", "licence": _KLETTRES_LICENCE} for c in sorted(set(used))]
+    if real:
+        meta["sources"] = [speaker.source(c) for c in sorted(set(used))]
     return out, meta
 
 
