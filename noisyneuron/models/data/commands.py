@@ -14,10 +14,17 @@ from noisyneuron.models.data.layout import write_manifest
 
 __all__ = ["build_dataset"]
 
-KINDS = ("separation", "classification")
+KINDS = ("separation", "realworld", "classification")
+#: The layout each kind writes (``realworld`` is a separation data set of held-out sources).
+_LAYOUT = {"separation": "separation", "realworld": "separation", "classification": "classification"}
 
 
-def _plan(kind: str, hours: float, seed: int, track_seconds: float | None):
+def _plan(kind: str, hours: float, seed: int, track_seconds: float | None, tracks: int | None = None):
+    if kind == "realworld":
+        from noisyneuron.models.data import realworld
+
+        jobs = realworld.plan_realworld(tracks or realworld.DEFAULT_TRACKS, seed, track_seconds or realworld.TRACK_SECONDS)
+        return jobs, realworld.maker, realworld.track_done
     if kind == "separation":
         from noisyneuron.models.data import separation
 
@@ -40,11 +47,13 @@ def build_dataset(
     fixture: bool = False,
     progress: bool = True,
     splits: tuple[str, ...] | None = None,
+    tracks: int | None = None,
 ) -> tuple[BuildStats, dict]:
     """Build (or resume) a data set of ``kind`` in ``out``; returns the stats and the manifest.
 
     Args:
-        kind: "separation" or "classification".
+        kind: "separation", "realworld" (the held-out-source evaluation set, a separation
+            data set: :mod:`.realworld`) or "classification".
         out: output folder (created; an existing build there is resumed).
         hours: audio to make, hours (split 80/10/10 by source).
         seed: build seed: equal seeds give identical data.
@@ -53,6 +62,7 @@ def build_dataset(
         fixture: the tiny, numpy-only set for tests (ignores ``hours``).
         progress: tqdm progress bar on stderr.
         splits: build only these splits of the plan (the same items a full build makes there).
+        tracks: realworld only: test tracks (valid gets half as many; ``hours`` is ignored).
     """
     if kind not in KINDS:
         raise UserError(f"unknown data set kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -63,7 +73,7 @@ def build_dataset(
         import json
 
         previous = json.loads(manifest_path.read_text())
-        if previous.get("kind") != kind:
+        if previous.get("kind") != _LAYOUT[kind] or previous.get("build", {}).get("kind", kind) != kind:
             raise UserError(f"{out} holds a {previous.get('kind')} data set; choose another --out for {kind}")
         old_seed = previous.get("build", {}).get("seed")
         if old_seed is not None and old_seed != seed:
@@ -82,7 +92,7 @@ def build_dataset(
         import json
 
         return stats, json.loads(manifest_path.read_text())
-    jobs, make, done = _plan(kind, hours, seed, item_seconds)
+    jobs, make, done = _plan(kind, hours, seed, item_seconds, tracks)
     if splits:
         jobs = [j for j in jobs if j.split in splits]
     cache = out / ".cache"
@@ -106,5 +116,5 @@ def build_dataset(
         },
         "errors": stats.errors[:50],
     }
-    manifest = write_manifest(out, kind, build)
+    manifest = write_manifest(out, _LAYOUT[kind], build)
     return stats, manifest
