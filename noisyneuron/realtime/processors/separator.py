@@ -69,15 +69,20 @@ class NeuralSeparator(Processor):
         vocals_db: initial vocals gain, dB (default off: karaoke).
         step: ``"fast"`` (default: the compiled float16-weight step) or ``"torch"`` (the float32
             torch step, :class:`~noisyneuron.models.separator.StreamingSeparator`).
+        weights: the fast step's matrix storage (``float16``, exact for float16-exported
+            weights; ``float32``; ``int8``, lossy), see
+            :class:`~noisyneuron.models.separator_fast.FastStreamingSeparator`.
     """
 
     kind = "separator"
 
-    def __init__(self, net=None, name: str | None = None, vocals_db: float = _OFF_DB, step: str = "fast") -> None:
+    def __init__(self, net=None, name: str | None = None, vocals_db: float = _OFF_DB, step: str = "fast",
+                 weights: str = "float16") -> None:
         super().__init__(name)
         if step not in STEPS:
             raise ValueError(f"step must be one of {', '.join(STEPS)}, not {step!r}")
         self.step_kind = step
+        self.weights = weights
         if net is None:
             from noisyneuron.models.pretrained import load_separator
 
@@ -114,7 +119,7 @@ class NeuralSeparator(Processor):
         if self.step_kind == "fast":
             from noisyneuron.models.separator_fast import FastStreamingSeparator
 
-            self.streamer = FastStreamingSeparator(self.net, sample_rate)
+            self.streamer = FastStreamingSeparator(self.net, sample_rate, weights=self.weights)
         else:
             from noisyneuron.models.separator import StreamingSeparator
 
