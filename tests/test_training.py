@@ -345,3 +345,23 @@ def test_cli_rejects_bad_data(tmp_path):
         training.cli_main(_parse("--data", str(empty), "--out", str(tmp_path / "run")))
     with pytest.raises(UserError, match="steps"):
         training.cli_main(_parse("--data", str(empty), "--steps", "0", "--out", str(tmp_path / "run")))
+
+
+def test_a_new_run_starts_from_exported_weights_and_carries_their_history(run_full, fixture_data, tmp_path):
+    """A machine with no run folder fine-tunes the exported (e.g. shipped) weights: the new run
+    starts from them exactly, and its export counts every step of both runs."""
+    first = export_separator(run_full / "checkpoint.pt", tmp_path / "first.pt")
+    start = load_separator(tmp_path / "first.pt")
+    cfg = _config(fixture_data, tmp_path / "second", steps=2, checkpoint_every=1, init_from=tmp_path / "first.pt", valid_data=fixture_data)
+    summary = train(cfg, progress=False)
+    assert summary["steps"] == 2
+    second = export_separator(tmp_path / "second" / "checkpoint.pt", tmp_path / "second.pt")
+    assert second["training_steps"] == first["training_steps"] + 2
+    assert [h["steps"] for h in second["training_history"]] == [first["training_steps"], 2]
+    assert second["training_history"][-1]["data_train_hours"] is not None
+    tuned = load_separator(tmp_path / "second.pt")
+    assert tuned.config.hidden == start.config.hidden
+    delta = max(float((a - b).abs().max()) for a, b in zip(tuned.state_dict().values(), start.state_dict().values()))
+    assert 0 < delta < 1.0  # moved from the start by two small steps, not re-initialised
+    with pytest.raises(UserError, match="init-from"):
+        train(_config(fixture_data, tmp_path / "third", init_from=tmp_path / "missing.pt"), progress=False)

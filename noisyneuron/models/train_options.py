@@ -47,6 +47,13 @@ class TrainConfig:
             channel); None: only on a GPU.
         remix_p: probability of an example remixed from stems of different four-stem tracks.
         mono_p: probability of a mono example (both channels their mean).
+        init_from: an exported separator (e.g. the shipped weights) to start a new run from
+            instead of a random initialisation: its size wins over ``hidden``/``layers``, and its
+            training history (steps, data) carries on into this run's export. A new machine has
+            no run folder; the shipped weights are always there.
+        valid_data: a data set whose ``valid`` split validates (and picks the best checkpoint)
+            instead of ``data``'s own: the real-world set (``noisyneuron data build realworld``),
+            so checkpoints are chosen on held-out voices, never on the test split.
     """
 
     data: Path
@@ -70,11 +77,14 @@ class TrainConfig:
     preload: bool | None = None
     remix_p: float = 0.5
     mono_p: float = 0.15
+    init_from: Path | None = None
+    valid_data: Path | None = None
 
     def as_dict(self) -> dict:
         """Plain types only (paths as strings): safe for JSON and ``torch.load(weights_only=True)``."""
         d = asdict(self)
-        d["data"], d["out"] = str(self.data), str(self.out)
+        for key in ("data", "out", "init_from", "valid_data"):
+            d[key] = None if d[key] is None else str(d[key])
         return d
 
     def model_config(self) -> SeparatorConfig:
@@ -103,6 +113,15 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=d.workers, metavar="N", help="data loader processes (default: 0)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: all cores)")
     parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=None, help="decode the train split into RAM (default: only with cuda)")
+    parser.add_argument(
+        "--init-from", metavar="WEIGHTS", default=None,
+        help="start a new run from exported weights (e.g. noisyneuron/models/weights/separator.pt: fine-tune the shipped "
+             "model on a machine with no run folder); their steps and data history carry on into the export",
+    )
+    parser.add_argument(
+        "--valid-data", metavar="DIR", default=None,
+        help="validate on this data set's valid split instead of --data's (the real-world set: noisyneuron data build realworld)",
+    )
     parser.add_argument("--force", action="store_true", help="continue a checkpoint even if the data set changed")
     parser.add_argument("--export", metavar="PATH", default=None, help="after training, write the inference model (best valid vocals SDR) here")
     parser.add_argument("--export-only", action="store_true", help="export the run folder's best (or latest) model without training")

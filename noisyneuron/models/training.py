@@ -382,6 +382,10 @@ def _check(config: TrainConfig) -> TrainConfig:
     data = Path(config.data)
     if not data.is_dir():
         raise UserError(f"--data {data}: no such folder")
+    if config.init_from is not None and not Path(config.init_from).is_file():
+        raise UserError(f"--init-from {config.init_from}: no such weights file")
+    if config.valid_data is not None and not (Path(config.valid_data) / "valid").is_dir():
+        raise UserError(f"--valid-data {config.valid_data}: no valid split there (build one with `noisyneuron data build realworld`)")
     return config
 
 
@@ -394,6 +398,29 @@ def _init_normalisation(net: SeparatorNet, segments: StemSegments, device: torch
     feats = torch.log1p(spec.abs()).permute(0, 3, 1, 2).flatten(2).reshape(-1, net.input_mean.numel())
     net.input_mean.copy_(feats.mean(dim=0))
     net.input_scale.copy_(1.0 / (feats.std(dim=0) + 1e-3))
+
+
+def _train_hours(data: Path) -> float | None:
+    """Hours of audio in the data set's train split, from its manifest (None if it says not)."""
+    import json
+
+    try:
+        totals = json.loads((data / "manifest.json").read_text()).get("totals", {})
+        return float(totals["train"]["hours"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _initial_weights(path: Path, device: torch.device) -> tuple[SeparatorNet, list[dict]]:
+    """The network of exported weights (float32, on ``device``) and the runs that made them
+    (their ``training_history``, or one entry for a file from before histories were kept)."""
+    net = load_separator(path)
+    meta = net.export_meta
+    history = list(meta.get("training_history") or [])
+    if not history:
+        history = [{"steps": int(meta.get("training_steps", 0)), "data_manifest_hash": meta.get("data_manifest_hash"), "data_train_hours": None}]
+    history.append({"init_from_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    return net.to(device).train(), history
 
 
 def train(config: TrainConfig, progress: bool = True, *, force: bool = False, stop_at: int | None = None) -> dict:
@@ -422,6 +449,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
         state = {"step": 0, "best_sdr": None, "best_step": None, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0, "last_valid": None}
+        history: list[dict] = []  # earlier runs this one continues (from --init-from weights)
 
         if ckpt_path.is_file():
             ckpt = _load(ckpt_path, device)
@@ -431,12 +459,17 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             if ckpt["data_manifest_hash"] != data_hash and not force:
                 raise UserError(f"{ckpt_path} was trained on a different data set (manifest hash {ckpt['data_manifest_hash'][:12]} != {data_hash[:12]} of {data}); use the same data, force=True (--force), or another --out")
             net.load_state_dict(ckpt["model"])
+            history = list(ckpt.get("history", []))
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
             _set_rng_states(ckpt["rng"])
             for key in state:
                 state[key] = ckpt["state"][key]
             truncate_log(log_path, state["step"])  # validations logged after the checkpoint are redone
+        elif cfg.init_from is not None:
+            net, history = _initial_weights(Path(cfg.init_from), device)
+            opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
 
         segments = StemSegments(
             data, "train", cfg.segment_seconds, cfg.seed,
@@ -446,8 +479,10 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
         if state["step"] == 0:
             log_path.unlink(missing_ok=True)
             best_path.unlink(missing_ok=True)
-            _init_normalisation(net, segments, device)
-        valid = _ValidSet(data, cfg.valid_tracks)
+            if cfg.init_from is None:  # exported weights bring their own normalisation
+                _init_normalisation(net, segments, device)
+        valid = _ValidSet(Path(cfg.valid_data) if cfg.valid_data else data, cfg.valid_tracks)
+        run = {"data_manifest_hash": data_hash, "data_train_hours": _train_hours(data), "data": str(data)}
 
         def checkpoint(step: int) -> None:
             state["elapsed"] = elapsed()
@@ -456,7 +491,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
                 "model": net.state_dict(), "model_config": net.config.as_dict(),
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "config": cfg.as_dict(), "rng": _rng_states(), "data_manifest_hash": data_hash,
-                "state": dict(state),
+                "state": dict(state), "history": history, "run": {**run, "steps": step},
             }, ckpt_path)
 
         started, base_elapsed = time.monotonic(), state["elapsed"]
@@ -481,7 +516,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
                 save_atomic({
                     "format": CHECKPOINT_FORMAT + "-best", "version": noisyneuron_version(), "step": step,
                     "model": net.state_dict(), "model_config": net.config.as_dict(), "config": cfg.as_dict(),
-                    "data_manifest_hash": data_hash, "valid": result,
+                    "data_manifest_hash": data_hash, "valid": result, "history": history, "run": {**run, "steps": step},
                 }, best_path)
             append_log(log_path, row)
             plot_run(read_log(log_path), out / "loss.png", _PLOT_SERIES, "valid SDR, median (dB)", log_loss=True)
@@ -568,6 +603,8 @@ def export_separator(checkpoint_path: str | os.PathLike, dest_path: str | os.Pat
     model_cfg = SeparatorConfig.from_dict(ckpt["model_config"])
     state = cast_state(ckpt["model"], dtype)
     valid = ckpt.get("valid") or (ckpt.get("state") or {}).get("last_valid")
+    history = [h for h in ckpt.get("history", []) if "steps" in h] + ([ckpt["run"]] if ckpt.get("run") else [])
+    own_steps = int(ckpt.get("step", 0))
     meta = {
         "format": EXPORT_FORMAT,
         "format_version": 1,
@@ -578,7 +615,9 @@ def export_separator(checkpoint_path: str | os.PathLike, dest_path: str | os.Pat
         "hop": model_cfg.hop,
         "latency_samples": model_cfg.latency_samples,
         "noisyneuron_version": noisyneuron_version(),
-        "training_steps": int(ckpt.get("step", 0)),
+        # every optimiser step behind these weights, over all the runs they continue
+        "training_steps": sum(int(h["steps"]) for h in history) if history else own_steps,
+        "training_history": history,
         "data_manifest_hash": data_manifest_hash or ckpt.get("data_manifest_hash"),
         "valid": dict(valid) if valid else None,
         "dtype": dtype,
@@ -597,6 +636,8 @@ def cli_main(args: argparse.Namespace) -> int:
         checkpoint_every=getattr(args, "checkpoint_every", 250), valid_tracks=getattr(args, "valid_tracks", 8),
         device=args.device, seed=args.seed, workers=getattr(args, "workers", 0), hidden=args.hidden, layers=args.layers,
         torch_threads=getattr(args, "threads", None), preload=getattr(args, "preload", None),
+        init_from=Path(args.init_from) if getattr(args, "init_from", None) else None,
+        valid_data=Path(args.valid_data) if getattr(args, "valid_data", None) else None,
     )
     if getattr(args, "export_only", False):
         if not args.export:
