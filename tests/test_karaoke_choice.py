@@ -24,7 +24,24 @@ def _report(separator_acc: float, centre_acc: float) -> dict:
         return {"vocals": {"sdr": {"median": acc - 4.0, "n": 5}}, "accompaniment": {"sdr": {"median": acc, "n": 5}}}
 
     return {"summary": {"vocal_tracks": {"separator": stems(separator_acc), "centre-cut": stems(centre_acc)}},
-            "split": "test", "data_dir": "d", "generated": "now"}
+            "split": "test", "data_dir": "d", "generated": "now", "manifest": {"build": {"kind": "realworld"}}}
+
+
+def test_only_real_world_figures_choose(weights):
+    """A synthetic split measures our own generators: it can neither be recorded nor choose."""
+    from noisyneuron.errors import UserError
+
+    synthetic = _report(8.0, 2.0)
+    synthetic["manifest"]["build"]["kind"] = "separation"
+    with pytest.raises(UserError, match="real-world"):
+        karaoke_quality(synthetic)
+    figures = karaoke_quality(_report(8.0, 2.0))
+    record_separator_quality({**figures, "section": "synthetic"})  # an old figures file
+    kind, reason = karaoke_choice()
+    assert kind == "separator" and "not measured" in reason  # user-named weights: used, and said so
+    record_separator_quality(figures)
+    kind, reason = karaoke_choice()
+    assert kind == "separator" and "real-world" in reason
 
 
 @pytest.fixture

@@ -540,6 +540,11 @@ def karaoke_quality(report: dict) -> dict:
     Raises:
         UserError: when the report lacks either system.
     """
+    if (report.get("manifest", {}).get("build") or {}).get("kind") != "realworld":
+        raise UserError(
+            "--record-quality takes figures from the real-world set only (held-out voices and packages): "
+            "evaluate a `noisyneuron data build realworld` data set; a synthetic split measures our own generators"
+        )
     summary = report["summary"]["vocal_tracks"]
     missing = [name for name in ("separator", "centre-cut") if name not in summary]
     if missing:
@@ -550,6 +555,7 @@ def karaoke_quality(report: dict) -> dict:
     }
     return {
         "metric": "median SDR (dB, BSS-eval v4) over tracks with vocals",
+        "section": "real-world",
         "data": str(report.get("data_dir")),
         "split": report.get("split"),
         "tracks": summary["separator"]["vocals"]["sdr"]["n"],

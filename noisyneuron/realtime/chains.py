@@ -30,7 +30,8 @@ def karaoke_choice() -> tuple[str, str]:
     """Which karaoke is better here, by measurement: ``("separator" | "centre-cut", reason)``.
 
     The neural separator is chosen when the selected weights load and their recorded quality
-    (median accompaniment SDR on the held-out test split, written by
+    (median accompaniment SDR on the real-world set's test split: voices and recordings training
+    never heard; figures from a synthetic split are ignored; written by
     ``noisyneuron eval separation --record-quality``) beats the centre cut's from the same run;
     weights without recorded figures are used when the user named them. The centre cut is the
     fallback when no weights are available. ``reason`` is one line for the user.
@@ -41,13 +42,15 @@ def karaoke_choice() -> tuple[str, str]:
     if not weights.is_file():
         return "centre-cut", f"DSP centre cut (no separator weights at {weights}; stereo sources only)"
     quality = separator_quality()
+    if quality is not None and quality.get("section") != "real-world":
+        quality = None  # figures from a synthetic split measure our own generators, not songs
     if quality is None:
         if os.environ.get(SEPARATOR_WEIGHTS_ENV):
             return "separator", f"neural separator ({weights.name}, as asked; its quality was not measured)"
-        return "centre-cut", "DSP centre cut (the separator's quality was not measured: run scripts/eval-report.sh)"
+        return "centre-cut", "DSP centre cut (the separator's quality on real-world sound was not measured: run scripts/eval-report.sh)"
     sdr = quality["median_sdr_db"]
     neural, dsp = sdr["separator"]["accompaniment"], sdr["centre-cut"]["accompaniment"]
-    figures = f"accompaniment SDR {neural:.1f} vs {dsp:.1f} dB on {quality.get('tracks', '?')} held-out tracks"
+    figures = f"accompaniment SDR {neural:.1f} vs {dsp:.1f} dB on {quality.get('tracks', '?')} real-world tracks: held-out voices over held-out recordings"
     if neural > dsp:
         return "separator", f"neural separator, better than the DSP centre cut ({figures}); --chain centre-cut for the DSP one"
     return "centre-cut", f"DSP centre cut, better than the neural separator here ({figures}); --chain separator for the neural one"
