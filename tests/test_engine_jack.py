@@ -275,10 +275,15 @@ def _live_without_xruns(tmp_path: Path, chain_args: tuple[str, ...], seconds: fl
 
     A window that is not clean gets one more. Server xruns that JACK's C example clients make
     on their own in a window of the same length mean the machine cannot measure this now (skip,
-    saying so). Late blocks have no such baseline: one stall of the whole virtual machine was
-    seen in a full CI run (71 late blocks, 0.38 s of input dropped at once, in one 60 s window;
-    the same test clean before and after), so it gets the second window too. Xruns or late
-    blocks in both windows fail; a processing error fails at once.
+    saying so). That holds for late blocks that come with server xruns too: when the virtual
+    machine stalls, the dummy server misses its deadline and then runs the missed cycles back to
+    back, draining the engine's 2-block margin faster than any processing thread can refill it
+    (measured on a noisy day: 17-72 server xruns and 0-2 late blocks per 30 s for every chain,
+    the centre cut and the monitor alone included, while the C clients alone had 4-25). Late
+    blocks with no server xrun are the engine's own and have no such excuse: they fail in both
+    windows. Whatever the machine does, the chain's own cost is measured in every window: its
+    processing time per block must stay under 0.8 of the block at the 99th percentile (the monitor's decision blocks, one in 19, take the most). A
+    processing error fails at once.
     """
     import sounddevice as sd
 
@@ -291,15 +296,18 @@ def _live_without_xruns(tmp_path: Path, chain_args: tuple[str, ...], seconds: fl
             assert stats["errors"] == 0, stats
             assert np.abs(rec).max() > 0.05, "no audio came back"
             late = stats["steady_late_blocks"]
-            windows.append({"xruns": xruns, "late_blocks": late, "dropped_frames": stats["dropped_frames"]})
+            window = {"xruns": xruns, "late_blocks": late, "dropped_frames": stats["dropped_frames"],
+                      "processing_load_p99": round(stats["processing_load_p99"], 3)}
+            windows.append(window)
+            assert stats["processing_load_p99"] < 0.8, f"the chain takes too long per block: {window}"
             if xruns == 0 and late == 0:
                 return
-            if xruns and not late:
+            if xruns:
                 baseline = _baseline_window(seconds)
                 if baseline:
                     pytest.skip(
                         f"the machine is glitching on its own: JACK's C example clients alone had "
-                        f"{baseline} xruns in {seconds:g} s (the engine's window: {xruns})"
+                        f"{baseline} xruns in {seconds:g} s (the engine's window: {window})"
                     )
         pytest.fail(f"xruns or late blocks in both {seconds:g} s windows with the engine: {windows}")
     finally:
