@@ -58,10 +58,11 @@ def _looks_like_file(spec: str | None) -> bool:
     }
 
 
-def _build_chain(args: argparse.Namespace):
-    from noisyneuron.realtime.chains import apply_settings, build_chain
+def _build_chain(args: argparse.Namespace, input_is_file: bool):
+    """The chain ``--chain`` names, ``--set`` applied, built for the input's channel count."""
+    from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
 
-    chain = build_chain(args.chain)
+    chain = build_chain(args.chain, source_channels(args.input, input_is_file))
     apply_settings(chain, args.set or [])
     return chain
 
@@ -77,7 +78,7 @@ def _install_sigterm_handler() -> None:
 def cmd_process(args: argparse.Namespace) -> int:
     from noisyneuron.realtime.offline import process_file
 
-    chain = _build_chain(args)
+    chain = _build_chain(args, input_is_file=True)
     report = process_file(
         args.input,
         args.output,
@@ -335,7 +336,7 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
     from noisyneuron.realtime.devices import resolve_device
     from noisyneuron.realtime.files import FileSink, FileSource
 
-    chain = _build_chain(args)
+    chain = _build_chain(args, input_is_file=_looks_like_file(args.input) and not _looks_like_file(args.output))
     if apply_chain_parameters(ControlSurface(chain), config, args.chain):
         apply_settings(chain, args.set or [])  # the command line wins over the file
     sample_rate = args.samplerate

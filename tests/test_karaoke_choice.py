@@ -99,3 +99,33 @@ def test_shipped_weights_have_current_figures(monkeypatch):
     figures = separator_quality()
     assert figures is not None, "separator-quality.json is missing or was measured with other weights"
     assert json.loads(json.dumps(figures))["split"] == "test"
+
+
+def test_mono_input_always_gets_the_neural_separator(weights, tmp_path):
+    """The centre cut removes what left and right share: in mono, everything. So mono input
+    takes the separator even where the centre cut measured better, and the CLI says why."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import soundfile as sf
+
+    record_separator_quality(karaoke_quality(_report(1.0, 2.0)))  # the centre cut measured better
+    assert karaoke_choice()[0] == "centre-cut"
+    assert karaoke_choice(input_channels=2)[0] == "centre-cut"
+    kind, reason = karaoke_choice(input_channels=1)
+    assert kind == "separator" and "mono" in reason
+    assert build_chain("karaoke", input_channels=1).processors[0].kind == "separator"
+
+    t = np.arange(44100) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    runs = {}
+    for channels in (1, 2):
+        src = tmp_path / f"in{channels}.wav"
+        sf.write(src, np.repeat(tone[:, None], channels, axis=1), 44100)
+        r = subprocess.run([sys.executable, "-m", "noisyneuron", "process", str(src), str(tmp_path / f"out{channels}.wav"),
+                            "--chain", "karaoke", "--quiet"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        runs[channels] = r.stdout + r.stderr
+    assert "karaoke: neural separator: the input is mono" in runs[1]
+    assert "karaoke: DSP centre cut" in runs[2]

@@ -11,23 +11,26 @@ from collections.abc import Callable
 from noisyneuron.errors import UserError
 from noisyneuron.realtime.chain import Chain
 
-__all__ = ["CHAINS", "build_chain", "apply_settings", "karaoke_choice"]
+__all__ = ["CHAINS", "build_chain", "apply_settings", "karaoke_choice", "source_channels"]
 
 
-def _centre_cut(name: str = "centre-cut") -> Chain:
+def _centre_cut(input_channels: int | None = None, name: str = "centre-cut") -> Chain:
     from noisyneuron.realtime.processors.centre_cut import CentreCutKaraoke
 
     return Chain([CentreCutKaraoke()], name=name)
 
 
-def _separator(name: str = "separator") -> Chain:
+def _separator(input_channels: int | None = None, name: str = "separator") -> Chain:
     from noisyneuron.realtime.processors.separator import NeuralSeparator
 
     return Chain([NeuralSeparator()], name=name)
 
 
-def karaoke_choice() -> tuple[str, str]:
+def karaoke_choice(input_channels: int | None = None) -> tuple[str, str]:
     """Which karaoke is better here, by measurement: ``("separator" | "centre-cut", reason)``.
+
+    A mono input (``input_channels == 1``) always gets the neural separator when its weights
+    load: the centre cut removes what is common to left and right, which in mono is everything.
 
     The neural separator is chosen when the selected weights load and their recorded quality
     (median accompaniment SDR on the real-world set's test split: voices and recordings training
@@ -41,6 +44,8 @@ def karaoke_choice() -> tuple[str, str]:
     weights = selected_separator_weights()
     if not weights.is_file():
         return "centre-cut", f"DSP centre cut (no separator weights at {weights}; stereo sources only)"
+    if input_channels == 1:
+        return "separator", "neural separator: the input is mono, and the DSP centre cut needs stereo"
     quality = separator_quality()
     if quality is not None and quality.get("section") != "real-world":
         quality = None  # figures from a synthetic split measure our own generators, not songs
@@ -56,9 +61,9 @@ def karaoke_choice() -> tuple[str, str]:
     return "centre-cut", f"DSP centre cut, better than the neural separator here ({figures}); --chain separator for the neural one"
 
 
-def _karaoke() -> Chain:
-    kind, reason = karaoke_choice()
-    chain = _separator("karaoke") if kind == "separator" else _centre_cut("karaoke")
+def _karaoke(input_channels: int | None = None) -> Chain:
+    kind, reason = karaoke_choice(input_channels)
+    chain = _separator(name="karaoke") if kind == "separator" else _centre_cut(name="karaoke")
     chain.note = f"karaoke: {reason}"
     return chain
 
@@ -75,19 +80,19 @@ def _classifier():
     return proc
 
 
-def _monitor() -> Chain:
+def _monitor(input_channels: int | None = None) -> Chain:
     return Chain([_classifier()], name="monitor")
 
 
-def _separator_monitor() -> Chain:
+def _separator_monitor(input_channels: int | None = None) -> Chain:
     from noisyneuron.realtime.processors.separator import NeuralSeparator
 
     # the monitor listens to the chain's input (what is on the line), before the separator
     return Chain([_classifier(), NeuralSeparator()], name="separator+monitor")
 
 
-#: chain name -> (builder, one-line description)
-CHAINS: dict[str, tuple[Callable[[], Chain], str]] = {
+#: chain name -> (builder of the input's channel count or None, one-line description)
+CHAINS: dict[str, tuple[Callable[[int | None], Chain], str]] = {
     "karaoke": (
         _karaoke,
         "remove the vocals with the better of the neural separator and the DSP centre cut, by measured quality (says which)",
@@ -111,14 +116,35 @@ CHAINS: dict[str, tuple[Callable[[], Chain], str]] = {
 }
 
 
-def build_chain(name: str) -> Chain:
-    """Build the chain called ``name``; a UserError lists the known names otherwise."""
+def build_chain(name: str, input_channels: int | None = None) -> Chain:
+    """Build the chain called ``name``; a UserError lists the known names otherwise.
+
+    Args:
+        name: a key of :data:`CHAINS`.
+        input_channels: channels of what will be fed in (a file's, the input device's), when
+            known; ``karaoke`` picks the neural separator for mono (see :func:`karaoke_choice`).
+    """
     try:
         builder, _ = CHAINS[name]
     except KeyError:
         known = ", ".join(sorted(CHAINS))
         raise UserError(f"unknown chain {name!r}; choose one of: {known}") from None
-    return builder()
+    return builder(input_channels)
+
+
+def source_channels(spec: object, is_file: bool) -> int | None:
+    """Channels of a chain's input: the file's own, or the input device's most; None when it
+    cannot be told yet (the error comes from opening it, later, with its own message)."""
+    try:
+        if is_file:
+            from noisyneuron.realtime.files import audio_info
+
+            return int(audio_info(spec).channels)
+        from noisyneuron.realtime.devices import resolve_device
+
+        return int(resolve_device(spec, "input").max_input_channels) or None
+    except Exception:  # noqa: BLE001 - opening the input reports it properly
+        return None
 
 
 def apply_settings(chain: Chain, settings: list[str]) -> None:

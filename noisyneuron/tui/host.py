@@ -166,12 +166,16 @@ def _build_host_session(spec: dict, block: DisplayBlock):
     """The chain with its values, and a live session on the spec's devices (not started)."""
     from noisyneuron.control.config import Config, ChainConfig, apply_chain_parameters
     from noisyneuron.control.session import LiveSession
-    from noisyneuron.realtime.chains import apply_settings, build_chain
+    from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
     from noisyneuron.realtime.devices import resolve_device
     from noisyneuron.realtime.files import FileSink, FileSource
     from noisyneuron.tui.spectrum import SampleTap
 
-    chain = build_chain(spec["chain"])
+    if spec.get("output_file") or not spec.get("input_file"):
+        channels = source_channels(spec.get("input"), is_file=False)
+    else:
+        channels = source_channels(spec["input_file"], is_file=True)
+    chain = build_chain(spec["chain"], channels)
     from noisyneuron.control.surface import ControlSurface
 
     surface = ControlSurface(chain)
