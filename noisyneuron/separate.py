@@ -14,9 +14,12 @@ The pair of ``--stems 2``/``--stems NAME`` therefore adds up to the input exactl
 output quantisation); with our model the four stems of ``--stems 4`` do too.
 
 Models: ``ours`` (default) is the streaming separator (:mod:`noisyneuron.models.separator`) run
-offline, chunk by chunk (:func:`noisyneuron.models.apply.separate_array`); ``demucs`` is Meta's
-htdemucs (:mod:`noisyneuron.models.demucs_backend`), better but much slower, with weights from
-the local cache or ``--demucs-weights``.
+offline, streamed from disk to disk: the file is decoded, separated with the model's state
+carried (:class:`noisyneuron.models.apply.ChunkedSeparation`) and the stems written in pieces, so
+peak memory does not grow with the file's length; ``demucs`` is Meta's htdemucs
+(:mod:`noisyneuron.models.demucs_backend`), better but much slower, with weights from the local
+cache or ``--demucs-weights``, run on the whole file in memory. The output folders are created
+and proven writable before any work.
 
 Rates and channels: each file is read at its own rate and channel count, and its stems are written
 at that rate and channel count. Our model runs natively at 44.1 and 48 kHz; files at other rates
@@ -161,34 +164,136 @@ def separate_files(
         for name in names:
             check_not_an_input(folder / f"{name}.{output_format}", inputs)
 
+    for folder in folders:  # a folder that cannot be written fails now, not after the work
+        _check_writable(folder)
+
     written: list[Path] = []
     for path, info, folder in zip(inputs, infos, folders):
         started = time.perf_counter()
-        audio, rate = _read(read_audio_checked, path, info, model)
-        result = _separate(separator, model, audio, rate, info.sample_rate, progress)
-        files = _arrange(result, names, audio if rate == info.sample_rate else None, path, info, read_audio_checked)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(f"cannot create {folder} ({error.strerror or error}); choose another --out") from None
-        clipped = 0
-        for name, stem in files.items():
-            target = folder / f"{name}.{output_format}"
-            with FileSink(target, info.sample_rate, stem.shape[1], inputs=inputs) as sink:
-                sink.write(stem)
-            clipped += sink.clipped
-            written.append(target)
+        targets = {name: folder / f"{name}.{output_format}" for name in names}
+        if model == "ours":
+            seconds, clipped = _separate_ours_streaming(separator, path, info, names, targets, inputs, progress)
+        else:
+            seconds, clipped = _separate_whole(separator, path, info, names, targets, inputs, progress, read_audio_checked)
+        written.extend(targets.values())
         elapsed = time.perf_counter() - started
-        seconds = len(audio) / rate
         rtf = elapsed / seconds if seconds else 0.0
         line = (
-            f"{path}: {', '.join(files)} in {folder}/ - {seconds:.1f} s of audio in {elapsed:.1f} s "
+            f"{path}: {', '.join(names)} in {folder}/ - {seconds:.1f} s of audio in {elapsed:.1f} s "
             f"({rtf:.2f}x real time, {model})"
         )
         if clipped:
             line += f"; {clipped} samples clipped to [-1, 1]"
         _print(line)
     return written
+
+
+def _check_writable(folder: Path) -> None:
+    """Create ``folder`` and prove a file can be made in it; a one-line UserError otherwise."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".noisyneuron-write-test-"):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write stems into {folder} ({error.strerror or error}); choose another --out") from None
+
+
+#: Frames read from the input per step of the streaming separation (at the model's rate).
+_READ_FRAMES = 65536
+
+
+def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: dict[str, Path], inputs, progress: bool) -> tuple[float, int]:
+    """Our model from disk to disk: the file is decoded, separated (state carried,
+    :class:`~noisyneuron.models.apply.ChunkedSeparation`) and written in pieces, so memory does
+    not grow with its length. Returns (seconds of audio, samples clipped)."""
+    from contextlib import ExitStack
+
+    from noisyneuron.models.apply import ChunkedSeparation
+    from noisyneuron.realtime.files import FileSink, FileSource
+
+    file_rate, channels = int(info.sample_rate), int(info.channels)
+    rate = file_rate if file_rate in _NATIVE_RATES else _FALLBACK_RATE
+    two_stem = len(names) == 2 and names[1] in ("accompaniment", f"no_{names[0]}")
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(info.duration_seconds or 0.0, 1) or None, unit="s", desc="separating", leave=False,
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s [{elapsed}<{remaining}]")
+    with ExitStack() as stack:
+        source = stack.enter_context(FileSource(path, rate, channels, _READ_FRAMES))
+        # the mixture at the file's rate, for mixture - stem (read alongside, frame for frame)
+        mixture = stack.enter_context(FileSource(path, file_rate, channels, _READ_FRAMES)) if two_stem else None
+        run = ChunkedSeparation(net, rate, channels)
+        back = None
+        if rate != file_rate:
+            import soxr
+
+            back = {stem: soxr.ResampleStream(rate, file_rate, channels, dtype="float32", quality="HQ") for stem in run.stems}
+        sinks = {name: stack.enter_context(FileSink(target, file_rate, channels, inputs=inputs)) for name, target in targets.items()}
+        written = 0
+
+        def emit(stems: dict[str, np.ndarray], last: bool) -> None:
+            nonlocal written
+            if back is not None:
+                stems = {k: back[k].resample_chunk(v, last=last).reshape(-1, channels) for k, v in stems.items()}
+                if last:  # exactly the length the file has at its own rate
+                    target = int(round(run.frames_in * file_rate / rate))
+                    stems = {k: _fit(v, max(0, target - written)) for k, v in stems.items()}
+            n = len(next(iter(stems.values())))
+            if two_stem:
+                mix = np.zeros((n, channels), dtype=np.float32)
+                mixture.read_into(mix)
+                out = {names[0]: stems[names[0]], names[1]: mix - stems[names[0]]}
+            else:
+                out = {name: stems[name] for name in names}
+            for name, sink in sinks.items():
+                sink.write(np.ascontiguousarray(out[name], dtype=np.float32))
+            written += n
+
+        block = np.zeros((_READ_FRAMES, channels), dtype=np.float32)
+        while not source.finished:
+            got = source.read_into(block)
+            if got == 0:
+                break
+            emit(run.push(block[:got]), last=False)
+            if bar is not None:
+                bar.update(got / rate)
+        if run.frames_in == 0:
+            from noisyneuron.realtime.files import AudioFileError
+
+            raise AudioFileError(f"{path} holds no audio (0 frames); pick another file")
+        emit(run.finish(), last=True)
+    if bar is not None:
+        bar.close()
+    clipped = sum(sink.clipped for sink in sinks.values())
+    return run.frames_in / rate, clipped
+
+
+def _fit(audio: np.ndarray, frames: int) -> np.ndarray:
+    """``audio`` cut or zero-padded to ``frames`` frames."""
+    if len(audio) >= frames:
+        return audio[:frames]
+    return np.pad(audio, ((0, frames - len(audio)), (0, 0)))
+
+
+def _separate_whole(separator, path: Path, info, names: list[str], targets: dict[str, Path], inputs, progress: bool,
+                    read_audio_checked) -> tuple[float, int]:
+    """Demucs, on the whole file in memory (its own segmenting needs it). Returns (seconds of
+    audio, samples clipped)."""
+    from noisyneuron.realtime.files import FileSink
+
+    audio, rate = _read(read_audio_checked, path, info, "demucs")
+    result = _separate(separator, "demucs", audio, rate, info.sample_rate, progress)
+    files = _arrange(result, names, audio if rate == info.sample_rate else None, path, info, read_audio_checked)
+    clipped = 0
+    for name, stem in files.items():
+        with FileSink(targets[name], info.sample_rate, stem.shape[1], inputs=inputs) as sink:
+            sink.write(stem)
+        clipped += sink.clipped
+    return len(audio) / rate, clipped
 
 
 def _read(read_audio_checked, path: Path, info, model: str) -> tuple[np.ndarray, int]:
@@ -201,15 +306,10 @@ def _read(read_audio_checked, path: Path, info, model: str) -> tuple[np.ndarray,
 
 
 def _separate(separator, model: str, audio: np.ndarray, rate: int, file_rate: int, progress: bool) -> dict[str, np.ndarray]:
-    """Stems at ``file_rate`` (resampled back from ``rate`` if they differ)."""
-    if model == "ours":
-        from noisyneuron.models.apply import separate_array
+    """Demucs's stems at ``file_rate`` (resampled back from ``rate`` if they differ)."""
+    from noisyneuron.models.demucs_backend import separate_demucs
 
-        result = separate_array(separator, audio, rate, progress=progress)
-    else:
-        from noisyneuron.models.demucs_backend import separate_demucs
-
-        result = separate_demucs(separator, audio, rate, progress=progress)
+    result = separate_demucs(separator, audio, rate, progress=progress)
     if rate != file_rate:
         import soxr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -300,3 +301,50 @@ def test_stems_never_replace_an_input(net, inputs, tmp_path):
     assert str(later) in str(info.value) and "\n" not in str(info.value)
     assert later.read_bytes() == before
     assert sorted(p.name for p in out.rglob("*")) == ["drums.wav", "song", "vocals", "vocals.wav"]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_pieces_of_any_length_give_the_whole_signal_result(net, channels):
+    """ChunkedSeparation (what `separate` streams files through): pushed in uneven pieces, the
+    outputs together are as long as the input, aligned, equal to the full forward pass."""
+    from noisyneuron.models.apply import ChunkedSeparation
+
+    audio = _noise(20000 + 37, channels, seed=channels)
+    run = ChunkedSeparation(net, 44100, channels, chunk_seconds=0.05)
+    rng = np.random.default_rng(1)
+    parts, a = [], 0
+    while a < len(audio):
+        n = int(rng.integers(1, 3000))
+        parts.append(run.push(audio[a : a + n]))
+        assert 0 <= run.frames_in - run.frames_out <= run.n_fft + 3000  # only the unfinished frames wait
+        a += n
+    parts.append(run.finish())
+    out = {name: np.concatenate([p[name] for p in parts]) for name in net.config.stems}
+    whole = separate_array(net, audio, 44100)
+    for name in net.config.stems:
+        assert out[name].shape == audio.shape
+        np.testing.assert_allclose(out[name], whole[name], atol=2e-5)
+    np.testing.assert_allclose(sum(out.values()), audio, atol=1e-4)
+    with pytest.raises(RuntimeError):
+        run.push(audio[:10])
+
+
+def test_separate_checks_the_output_folder_before_the_work(net, inputs, tmp_path):
+    from noisyneuron.errors import UserError
+    from noisyneuron.separate import separate_files
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked / "x", os.W_OK) or os.geteuid() == 0:
+            # root writes anywhere: a file where the folder should be is refused the same way
+            blocker = tmp_path / "blocker"
+            blocker.write_text("x")
+            with pytest.raises(UserError, match="choose another --out|is a file"):
+                separate_files([inputs["wav"]], blocker / "sub", net=net, progress=False)
+        else:
+            with pytest.raises(UserError, match="choose another --out"):
+                separate_files([inputs["wav"]], locked, net=net, progress=False)
+    finally:
+        locked.chmod(0o700)
