@@ -8,6 +8,7 @@ import math
 import os
 import pickle
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from noisyneuron.control.osc import (
     REJECT_REASONS,
     OscClient,
     OscError,
+    OscLimits,
     OscServer,
     bench_osc_roundtrip,
     start_osc,
@@ -157,8 +159,11 @@ def _listener(server) -> OscClient:
 def test_register_feedback_of_changes_coalesced_at_a_bounded_rate(surface, server, client):
     with _listener(server) as feedback:
         client.send("/noisyneuron/register", feedback.local_port)  # from one port, feedback to another
+        # the registering socket answers the server's /noisyneuron/confirm (its copy of the request;
+        # see test_feedback_starts_only_after_the_nonce_comes_back_from_that_host)
+        assert client.receive(1.0, until="/noisyneuron/registered")
         first = feedback.receive(0.3)
-        assert first[0].address == "/noisyneuron/registered" and first[0].args == (feedback.local_port,)
+        assert first[0].address == "/noisyneuron/registered" and first[0].args == (feedback.local_port, 60.0)
         assert {m.address for m in first} >= {c.address + s for c in surface for s in ("/n", "/f", "/s")}
         assert server.clients() == [("127.0.0.1", feedback.local_port)]
         # replies to the registered sender go to its reply port
@@ -377,6 +382,309 @@ def test_our_encoding_is_python_oscs_and_back():
     assert parse_packet(built)[0].args == (1.5, 3, "s", True)
 
 
+# ----- registration: not a reflector ---------------------------------------------------------------
+REGISTER, CONFIRM, REGISTERED = "/noisyneuron/register", "/noisyneuron/confirm", "/noisyneuron/registered"
+
+
+def _silent(host: str = "127.0.0.1") -> socket.socket:
+    """A UDP socket that never answers (a forged sender's victim, or REAPER's listen port)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    return s
+
+
+def _datagrams(sock: socket.socket, seconds: float) -> list[bytes]:
+    """Every datagram that reaches ``sock`` within ``seconds``."""
+    out = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            out.append(sock.recv(65536))
+        except (TimeoutError, socket.timeout):
+            break
+    return out
+
+
+def _wait_for(sock: socket.socket, address: str, args: tuple, timeout: float) -> bool:
+    """True once ``address args`` reaches ``sock`` (within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            return False
+        if any(m.address == address and m.args == args for m in parse_packet(data)):
+            return True
+    return False
+
+
+def _messages(datagrams: list[bytes]) -> list:
+    return [m for d in datagrams for m in parse_packet(d)]
+
+
+def _confirmed(server, address, timeout: float = 3.0) -> bool:
+    return _eventually(lambda: tuple(address) in server.clients(), timeout)
+
+
+def test_forged_register_and_dump_flood_sends_no_feedback(surface):
+    """10,000 /register and /dump datagrams from a socket that never answers the nonce, half of
+    them aiming feedback at another port on its host: that port gets a few confirmation requests
+    (bounded by the per-host limit) and never a value, a meter or /registered; the sender gets
+    a few requests and error replies. Before the handshake the first one alone started ~180
+    datagrams a second to the victim, and each /dump returned 18 (732 B for 24 B)."""
+    limits = OscLimits()
+    with OscServer(surface, port=0, feedback_hz=50, limits=limits) as server, _silent() as victim, \
+            _silent() as forger:
+        to = ("127.0.0.1", server.port)
+        register = encode_message(REGISTER, victim.getsockname()[1])
+        register_self, dump = encode_message(REGISTER), encode_message("/noisyneuron/dump")
+        t0 = time.monotonic()
+        for k in range(10000):
+            forger.sendto((register, dump, register_self, dump)[k % 4], to)
+            if k % 500 == 0:
+                surface.set(MIX, float(k % 100))  # changes that a registered client would be sent
+        _settle(server, 10000, timeout=15)
+        elapsed = time.monotonic() - t0
+        surface.set(VOCALS, -20.0)
+        at_victim, at_forger = _datagrams(victim, 0.3), _datagrams(forger, 0.05)
+        stats = server.stats()
+    victim_messages, forger_messages = _messages(at_victim), _messages(at_forger)
+    assert {m.address for m in victim_messages} <= {CONFIRM}, victim_messages[:5]
+    assert {m.address for m in forger_messages} <= {CONFIRM, "/noisyneuron/error"}, forger_messages[:5]
+    # one request per confirm-request token, to the registered port and (a copy) to the sender
+    most_requests = limits.confirm_request_burst + limits.confirm_requests_per_s * (elapsed + 0.5)
+    assert len(victim_messages) <= most_requests
+    most_errors = limits.error_burst + limits.errors_per_s * (elapsed + 0.5)
+    assert sum(m.address == "/noisyneuron/error" for m in forger_messages) <= most_errors
+    sent_bytes = sum(map(len, at_victim + at_forger))
+    assert sent_bytes < 0.01 * 10000 * len(dump), sent_bytes  # under 1 % of what came in
+    assert server.clients() == [] and stats.confirmed == 0
+    assert stats.rejected["not_registered"] + stats.rejected["rate_limited"] >= 9900
+    _invariant(stats)
+
+
+def test_feedback_starts_only_after_the_nonce_comes_back_from_that_host(surface, server):
+    with OscClient("127.0.0.1", server.port, auto_confirm=False) as c, _silent("127.0.0.2") as other_host:
+        c.send(REGISTER)
+        (request,) = c.receive(0.3)
+        assert request.address == CONFIRM and len(request.args) == 1 and len(request.args[0]) == 16
+        assert server.pending_registrations() == [("127.0.0.1", c.local_port)] and server.clients() == []
+        surface.set(MIX, 40.0)
+        assert c.receive(0.2) == []  # pending: no feedback
+        c.send(CONFIRM, "0123456789abcdef")  # a wrong nonce
+        other_host.sendto(encode_message(CONFIRM, request.args[0]), ("127.0.0.1", server.port))  # another host
+        errors = c.receive(0.2)
+        assert [(m.address, m.args[0]) for m in errors] == [("/noisyneuron/error", "bad_confirm")]
+        assert server.clients() == [] and server.stats().rejected["bad_confirm"] == 2
+        c.send(CONFIRM, request.args[0])  # the message sent back as it came
+        got = c.receive(0.3)
+        assert got[0].address == REGISTERED and got[0].args == (c.local_port, 60.0)
+        assert {m.address for m in got} >= {ctl.address + s for ctl in surface for s in ("/n", "/f", "/s")}
+        assert server.clients() == [("127.0.0.1", c.local_port)] and server.pending_registrations() == []
+        surface.set(MIX, 60.0)
+        assert [m.args for m in c.receive(0.2) if m.address == MIX + "/f"] == [(60.0,)]
+        c.send(REGISTER)  # again: renews, and says so; no second confirmation
+        assert [m.address for m in c.receive(0.2)] == [REGISTERED]
+        c.send("/noisyneuron/dump")  # registered clients may dump
+        assert len([m for m in c.receive(0.3) if m.address.endswith("/s")]) == len(list(surface))
+
+
+def test_a_reply_port_that_cannot_answer_is_confirmed_by_the_registering_socket(surface, server):
+    """REAPER listens on a port and cannot echo a nonce: the socket that sent /register gets a
+    copy of the request and answers it (OscClient does by itself), from the same host."""
+    with _silent() as reaper, OscClient("127.0.0.1", server.port) as helper:
+        port = reaper.getsockname()[1]
+        helper.send(REGISTER, port)
+        assert [m.args for m in helper.receive(1.0, until=REGISTERED)] == [(port, 60.0)]  # to the helper too
+        assert _confirmed(server, ("127.0.0.1", port))
+        surface.set(MIX, 30.0)
+        got = _messages(_datagrams(reaper, 0.3))
+        assert got[0].address == CONFIRM and got[1].address == REGISTERED  # the request it ignored, then feedback
+        assert (MIX + "/f", (30.0,)) in [(m.address, m.args) for m in got]
+        helper.send(VOCALS)  # the helper's replies go to the port it registered
+        assert [m.address for m in _messages(_datagrams(reaper, 0.3))][-1] == VOCALS + "/s"
+
+
+def test_an_osc_client_does_not_confirm_a_registration_it_did_not_ask_for(surface, server):
+    """A /register naming the port of an OscClient that never registered (forged in its name)
+    stays pending: the client takes the request and does not answer it."""
+    with OscClient("127.0.0.1", server.port) as bystander, _silent() as forger:
+        forger.sendto(encode_message(REGISTER, bystander.local_port), ("127.0.0.1", server.port))
+        assert bystander.receive(0.3) == []
+        assert server.clients() == [] and server.pending_registrations() == [("127.0.0.1", bystander.local_port)]
+
+
+@pytest.mark.parametrize("float_port", [True, False], ids=["float", "string"])
+def test_register_takes_a_whole_number_float_port_and_refuses_others(surface, server, float_port):
+    """TouchOSC buttons send floats: 9001.0 is port 9001; 9001.5, 0, 70000, NaN, true are not."""
+    with _silent() as listener, OscClient("127.0.0.1", server.port, auto_confirm=False) as c:
+        port = listener.getsockname()[1]
+        c.send(REGISTER, float(port) if float_port else str(port))
+        assert [m.address for m in _messages(_datagrams(listener, 0.3))] == [CONFIRM]
+        assert server.pending_registrations() == [("127.0.0.1", port)]
+        for bad in (port + 0.5, 0.0, 70000.0, -1.0, float("nan"), float("inf"), True, "12ab"):
+            c.send(REGISTER, bad)
+        errors = [m for m in c.receive(0.3) if m.address == "/noisyneuron/error"]
+        assert [m.args for m in errors] == [("wrong_type", REGISTER)] * 8
+        assert server.pending_registrations() == [("127.0.0.1", port)]
+
+
+def test_registrations_expire_unless_renewed(surface):
+    limits = OscLimits(registration_lifetime_s=0.4, confirm_timeout_s=0.3)
+    with OscServer(surface, port=0, feedback_hz=50, limits=limits) as server, \
+            OscClient("127.0.0.1", server.port, auto_renew=False) as quiet, \
+            OscClient("127.0.0.1", server.port, auto_renew=False) as talker, \
+            OscClient("127.0.0.1", server.port) as renewer, \
+            OscClient("127.0.0.1", server.port, auto_confirm=False) as never:
+        for c in (quiet, talker, renewer):
+            c.send(REGISTER)
+            assert c.receive(1.0, until=REGISTERED)
+        never.send(REGISTER)
+        assert _eventually(lambda: server.pending_registrations() == [("127.0.0.1", never.local_port)])
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.5:  # over 3 lifetimes
+            talker.send(MIX + "/f", 50.0)  # any message renews
+            renewer.receive(0.1)  # OscClient re-registers every third of the lifetime
+        clients = set(server.clients())
+        assert clients == {("127.0.0.1", talker.local_port), ("127.0.0.1", renewer.local_port)}
+        assert server.pending_registrations() == []  # never confirmed: forgotten after 0.3 s
+        assert server.stats().expired == 1
+        quiet.receive(0.2)  # drain: then nothing more comes to the expired one
+        surface.set(VOCALS, -30.0)
+        assert [m.address for m in renewer.receive(0.3, until=VOCALS + "/s")][-1] == VOCALS + "/s"
+        assert quiet.receive(0.2) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ICMP errors reach UDP sockets via IP_RECVERR (Linux)")
+def test_a_client_that_went_away_is_dropped_after_send_errors(surface):
+    """Register a port, confirm from it, close it: ICMP port unreachable comes back for the
+    feedback; after 3 such errors the client is dropped (long before it would expire). Another
+    client is not affected."""
+    with OscServer(surface, port=0, feedback_hz=100) as server, OscClient("127.0.0.1", server.port) as stays:
+        gone = OscClient("127.0.0.1", server.port)
+        for c in (gone, stays):
+            c.send(REGISTER)
+            assert c.receive(1.0, until=REGISTERED)
+        gone_address = ("127.0.0.1", gone.local_port)
+        assert gone_address in server.clients()
+        gone.close()
+        k = 0
+
+        def dropped() -> bool:
+            nonlocal k
+            k += 1
+            surface.set(MIX, float(k % 100))  # feedback to send
+            time.sleep(0.01)
+            return gone_address not in server.clients()
+
+        assert _eventually(dropped, timeout=3.0), server.stats()
+        stats = server.stats()
+        assert stats.unreachable == 1 and stats.send_errors >= 3 and stats.expired == 0
+        assert server.clients() == [("127.0.0.1", stays.local_port)]
+        stays.receive(0.1)
+        surface.set(VOCALS, -33.0)
+        assert [m.args for m in stays.receive(0.5, until=VOCALS + "/s") if m.address == VOCALS + "/f"] == [(-33.0,)]
+
+
+def test_feedback_bytes_per_client_and_in_all_are_capped(surface):
+    """Two confirmed clients, changes on every control as fast as possible for 1 s: each
+    gets at most client_bytes_per_s (bursts of 1 s), both together at most total_bytes_per_s;
+    what the cap held back is sent later, so the last values arrive."""
+    per_client, total = 3000.0, 4500.0
+    limits = OscLimits(client_bytes_per_s=per_client, total_bytes_per_s=total)
+    controls = list(surface)
+    with OscServer(surface, port=0, feedback_hz=100, limits=limits) as server, \
+            _silent() as a, _silent() as b, OscClient("127.0.0.1", server.port) as helper:
+        for s in (a, b):
+            helper.send(REGISTER, s.getsockname()[1])
+            assert helper.receive(1.0, until=REGISTERED)  # the helper answers the confirm
+            assert _confirmed(server, s.getsockname())
+        for s in (a, b):
+            _datagrams(s, 0.05)  # the registration's state, sent under the cap
+        sent_before = server.stats().sent_bytes
+        t0 = time.monotonic()
+        k = 0
+        while time.monotonic() - t0 < 1.0:
+            for control in controls:
+                p = control.parameter
+                surface.set(control, p.minimum + (p.maximum - p.minimum) * ((k % 7) / 7))
+            helper.send(VOCALS)  # replies to a client count too
+            k += 1
+            time.sleep(0.002)
+        elapsed = time.monotonic() - t0
+        received = {s: sum(map(len, _datagrams(s, 0.05))) for s in (a, b)}
+        surface.set(VOCALS, -7.0)
+        late = {s: _wait_for(s, VOCALS + "/f", (-7.0,), 3.0) for s in (a, b)}
+        stats = server.stats()
+    burst = 1.0  # the buckets hold one second's worth
+    for s in (a, b):
+        assert 0 < received[s] <= per_client * (elapsed + burst + 0.1), (received, elapsed)
+        assert late[s], "the value held back by the cap never arrived"
+    assert sum(received.values()) <= total * (elapsed + burst + 0.1), (received, elapsed)
+    assert stats.capped > 0
+    assert stats.sent_bytes - sent_before <= total * (time.monotonic() - t0 + burst + 0.1)
+
+
+def test_queries_dumps_and_error_replies_are_limited_per_host(surface):
+    limits = OscLimits(queries_per_s=5.0, query_burst=5, bulk_per_s=0.5, bulk_burst=2, errors_per_s=1.0,
+                       error_burst=3, max_error_replies_per_s=1000.0)
+    with OscServer(surface, port=0, limits=limits) as server, OscClient("127.0.0.1", server.port) as c:
+        c.send(REGISTER)
+        assert c.receive(1.0, until=REGISTERED)
+        c.receive(0.2)  # the registration's state
+        t0 = time.monotonic()
+        for _ in range(50):
+            c.send(VOCALS)
+            c.send("/noisyneuron/dump")
+            c.send("/noisyneuron/karaoke/nope")
+        got = c.receive(0.5)
+        elapsed = time.monotonic() - t0
+        stats = server.stats()
+    answers = sum(m.address == VOCALS + "/s" for m in got)  # a query's last reply, or a dump's
+    dumps = sum(m.address == MIX + "/s" for m in got)
+    errors = sum(m.address == "/noisyneuron/error" for m in got)
+    assert dumps <= 2 + 0.5 * elapsed + 1 and 5 <= answers - dumps <= 5 + 5 * elapsed + 1, (answers, dumps, elapsed)
+    assert 3 <= errors <= 3 + 1 * elapsed + 1
+    assert stats.rejected["rate_limited"] == 100 - answers
+    assert stats.rejected["unknown_address"] == 50 and stats.errors_suppressed == 50 - errors
+
+
+def test_registration_tables_are_bounded(surface):
+    limits = OscLimits(max_pending=4, max_clients=2, max_registrants_per_client=2, max_tracked_hosts=8,
+                       confirm_request_burst=100)
+    with OscServer(surface, port=0, limits=limits) as server:
+        silent = [_silent() for _ in range(10)]
+        with OscClient("127.0.0.1", server.port, auto_confirm=False) as c:
+            for s in silent:
+                c.send(REGISTER, s.getsockname()[1])
+            _settle(server, 10)
+        assert server.pending_registrations() == [s.getsockname() for s in silent[-4:]]  # the oldest made room
+        clients = [OscClient("127.0.0.1", server.port) for _ in range(3)]
+        for c in clients[:2]:
+            c.send(REGISTER)
+            assert c.receive(1.0, until=REGISTERED)
+        clients[2].send(REGISTER)
+        assert [m.args for m in clients[2].receive(0.3)] == [("too_many_clients", REGISTER)]
+        assert len(server.clients()) == 2
+        # many sockets of one host registering the same port: replies of the newest go there
+        senders = [OscClient("127.0.0.1", server.port) for _ in range(5)]
+        for s in senders:
+            s.send(REGISTER, clients[0].local_port)
+        _settle(server, 10 + 3 + 2 + 5)
+        target = ("127.0.0.1", clients[0].local_port)
+        assert len(server._table.clients[target].registrants) == 2  # internal: the bound itself
+        # rate-limit state for at most max_tracked_hosts hosts (127.0.0.0/8 is all this machine)
+        for i in range(2, 30):
+            with _silent(f"127.0.0.{i}") as h:
+                h.sendto(encode_message("/noisyneuron/ping"), ("127.0.0.1", server.port))
+        _settle(server, 10 + 3 + 2 + 5 + 28)
+        assert len(server._hosts) == 8
+        for s in [*silent, *clients, *senders]:
+            s.close()
+
+
 # ----- round trip ------------------------------------------------------------------------------------
 def test_round_trip_set_and_query_p99():
     """The 2 ms target is `noisyneuron bench live`'s (bench_osc_roundtrip); a test on a shared
@@ -405,6 +713,13 @@ def test_cli_send_query_and_monitor(surface, server):
     assert r.returncode == 0 and r.stdout.startswith("/noisyneuron/registered "), r
     assert f"{MIX}/f 100" in r.stdout.splitlines()
     assert server.clients() == []  # it unregistered on its way out
+    with _silent() as reaper:  # `osc register PORT` confirms for a port that cannot (REAPER's)
+        reaper_port = reaper.getsockname()[1]
+        r = _osc_cli("register", "--port", port, str(reaper_port), "--seconds", "0.5")
+        assert r.returncode == 0 and r.stdout.splitlines()[0] == f"/noisyneuron/registered {reaper_port} 60", r
+        got = [m.address for m in _messages(_datagrams(reaper, 0.2))]
+        assert got[:2] == [CONFIRM, REGISTERED] and f"{MIX}/f" in got and got[-1] == "/noisyneuron/unregistered"
+    assert server.clients() == [] and server.stats().confirmed == 2
 
 
 # ----- live on the JACK dummy server --------------------------------------------------------------------
@@ -448,6 +763,7 @@ def test_set_to_audible_within_two_blocks_plus_smoothing(jack_server):
     with engine, OscServer(surface, engine, port=0) as server, OscClient("127.0.0.1", server.port) as client, \
             OscClient("127.0.0.1", server.port) as meters:
         meters.send("/noisyneuron/register")
+        assert meters.receive(5.0, until="/noisyneuron/registered"), "not registered"  # it answers the confirm
         deadline = time.monotonic() + 10
         while count[0] < 50 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -607,9 +923,13 @@ def test_flood_of_10000_messages_with_audio_running(jack_server, tmp_path):
     control = surface.find("vocals")
     engine = Engine(chain, blocksize=256)
     glitches = []
-    with engine, _ServerXruns() as server_xruns, OscServer(surface, engine, port=0) as server, \
-            OscClient("127.0.0.1", server.port) as watcher:
+    # the watcher stays registered for the whole test (without renewals, which would be counted
+    # among the messages received during a flood window)
+    limits = OscLimits(registration_lifetime_s=600.0)
+    with engine, _ServerXruns() as server_xruns, OscServer(surface, engine, port=0, limits=limits) as server, \
+            OscClient("127.0.0.1", server.port, auto_renew=False) as watcher:
         watcher.send("/noisyneuron/register")  # feedback keeps flowing during the flood
+        assert watcher.receive(5.0, until="/noisyneuron/registered"), "not registered"  # it answers the confirm
         time.sleep(1.0)  # steady state (starting a client and connecting ports are graph changes)
         _drain(watcher)
         drained_at = time.monotonic()
