@@ -130,15 +130,28 @@ def _no_devices_at_all() -> bool:
     return not any(d.max_output_channels for d in devices) or not any(d.max_input_channels for d in devices)
 
 
-def _status_line(engine) -> str:
-    s = engine.stats()
+def _status_line(engine, stats=None) -> str:
+    """The once-a-second line of headless `live`; audio lost is named when there is any."""
+    s = engine.stats() if stats is None else stats
     parts = [
         f"latency {engine.latency_seconds * 1000:.1f} ms",
         f"load {s.processing_load_mean * 100:.0f}% (p99 {s.processing_load_p99 * 100:.0f}%)",
         f"xruns {s.xruns}",
         f"late {s.late_blocks}",
     ]
+    if s.lost_seconds > 0:
+        parts.append(s.lost_text())
     return " | ".join(parts)
+
+
+def _print_summary(stats, chain, buffer_blocks) -> None:
+    """The run's counters, and a plain warning when it lost more than 1 % of itself."""
+    from noisyneuron.realtime.engine import slow_run_verdict
+
+    _print(stats.summary())
+    verdict = slow_run_verdict(stats, chain, buffer_blocks)
+    if verdict:
+        _print(f"noisyneuron: {verdict}")
 
 
 def _merge_live_config(args: argparse.Namespace):
@@ -313,7 +326,11 @@ def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -
     if final is None:
         _print("the audio engine process ended without its final counters")
         return exit_code or 1
-    _print(final["summary"])
+    from noisyneuron.realtime.engine import EngineStats
+
+    known = set(EngineStats.__dataclass_fields__)
+    _print_summary(EngineStats(**{k: v for k, v in final["final"].items() if k in known}), session.chain,
+                   args.buffer_blocks)
     if final.get("osc_summary") and osc["enabled"] and not session.osc_error and not args.quiet:
         _print(final["osc_summary"])
     if final.get("wrote"):
@@ -385,6 +402,9 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
             if message:
                 _print(message)
         else:
+            from noisyneuron.realtime.engine import SlowMachineWatch
+
+            slow_watch = SlowMachineWatch(chain, args.buffer_blocks)
             next_status = started + 1.0
             while True:
                 if args.duration is not None and time.monotonic() - started >= args.duration:
@@ -393,9 +413,14 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
                     if session.failure is None:
                         _print("input file finished")
                     break
-                if not args.quiet and time.monotonic() >= next_status:
+                if time.monotonic() >= next_status:
                     next_status += 1.0
-                    _print(_status_line(session.engine))
+                    stats = session.engine.stats()
+                    if not args.quiet:
+                        _print(_status_line(session.engine, stats))
+                    warning = slow_watch.check(stats)
+                    if warning:  # said even with --quiet: the audio is being lost
+                        _print(f"noisyneuron: {warning}")
     except KeyboardInterrupt:
         _print("stopping")
     except BaseException as exc:  # the output file must not get its final name: keep it as incomplete
@@ -422,7 +447,7 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
             failure, failed_line = exc, str(exc)
     engine = session.engine
     stats = engine.stats()
-    _print(stats.summary())
+    _print_summary(stats, chain, args.buffer_blocks)
     if osc_summary and not args.quiet:
         _print(osc_summary)
     if args.stats_json:

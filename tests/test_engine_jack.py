@@ -476,3 +476,139 @@ def test_live_input_that_fails_to_read_stops_within_a_second(jack_server, tmp_pa
     # the first read fails at once; the mid-read one after the first 65536 frames (1.4 s) played
     budget = 2.0 if where == "first read" else 65536 / 48000 + 2.0
     assert ended - started < budget, f"took {ended - started:.1f} s\n{err}"
+
+
+# ----- issue 13 item 8: what a slow machine loses is counted, in seconds, and said plainly ---------
+class Sleeper(Processor):
+    """Test processor: passes audio through, sleeping ``sleep`` seconds in every block (a chain
+    slower than real time), or once for ``stall`` seconds when :meth:`stall_once` is called."""
+
+    kind = "sleeper"
+
+    def __init__(self, sleep: float = 0.0) -> None:
+        super().__init__()
+        self.sleep = sleep
+        self._stall = 0.0
+
+    def stall_once(self, seconds: float) -> None:
+        self._stall = seconds
+
+    def process(self, block) -> None:
+        if self._stall:
+            stall, self._stall = self._stall, 0.0
+            time.sleep(stall)
+        elif self.sleep:
+            time.sleep(self.sleep)
+
+
+BLOCK_SECONDS = 256 / 48000
+
+
+def _server_xruns_during(action):
+    """Run ``action()``; returns (its result, server xruns meanwhile) from a JACK-Client counter."""
+    import jack
+
+    xruns = [0]
+    counter = jack.Client("xruncounter", no_start_server=True)
+    counter.set_xrun_callback(lambda delay: xruns.__setitem__(0, xruns[0] + 1))
+    with counter:
+        result = action()
+    return result, xruns[0]
+
+
+def test_a_chain_slower_than_real_time_reports_the_input_it_lost(jack_server):
+    """Processing takes 1.5 blocks per block: about a third of the input cannot be processed. The
+    stats say how much, in seconds and as a share of the run, and the watch says it once."""
+    from noisyneuron.realtime.engine import SlowMachineWatch
+
+    engine = Engine(Chain([Sleeper(1.5 * BLOCK_SECONDS)], name="sleepy"), blocksize=256)
+    watch = SlowMachineWatch(engine.chain, engine.buffer_blocks)
+    warnings = []
+    with engine:
+        for _ in range(3):
+            time.sleep(1.0)
+            warnings.append(watch.check(engine.stats()))
+    s = engine.stats()
+    assert 2.8 < s.run_seconds < 4.0, s
+    assert s.dropped_input_seconds > 0.4 and s.late_output_seconds > 0.4, s
+    assert 0.15 < s.lost_share < 0.6, s
+    assert s.lost_seconds == max(s.dropped_input_seconds, s.late_output_seconds)
+    # what was processed and what was lost make up the run (the device's time exactly: the
+    # wall clock also has whatever the JACK server itself missed, its xruns, on a busy machine)
+    assert abs(s.seconds + s.dropped_input_seconds - s.run_seconds) < (0.1 if s.xruns == 0 else 0.3), s
+    assert s.as_dict()["dropped_input_seconds"] == s.dropped_input_seconds
+    assert "lost" in s.summary() and f"{s.lost_share * 100:.1f}% of the run" in s.summary()
+    said = [w for w in warnings if w]
+    assert len(said) == 1 and warnings[0] == said[0], warnings  # at once, and once
+    assert "too slow for the sleepy chain" in said[0] and "--chain centre-cut" in said[0], said
+
+
+def test_a_stall_loses_as_much_input_as_it_lasted(jack_server):
+    """One 0.6 s stall: the counter of dropped frames alone saw a few ms of it (the rest of the
+    input overflowed the output ring, or the thread was blind while it slept); the device's own
+    count of callbacks sees all of it."""
+    sleeper = Sleeper()
+    engine = Engine(Chain([sleeper], name="stall"), blocksize=256)
+    with engine:
+        time.sleep(0.5)
+        sleeper.stall_once(0.6)
+        time.sleep(1.5)
+    s = engine.stats()
+    assert 0.55 < s.dropped_input_seconds < 0.9, s
+    assert 0.55 < s.late_output_seconds < 0.9, s
+
+
+def test_a_normal_run_loses_nothing(jack_server):
+    engine = Engine(Chain([Sleeper()], name="plain"), blocksize=256)
+
+    def run():
+        with engine:
+            time.sleep(2.0)
+        return engine.stats()
+
+    s, xruns = _server_xruns_during(run)
+    if s.lost_seconds and xruns:
+        pytest.skip(f"the machine stalled the JACK server ({xruns} server xruns): {s.summary()}")
+    assert s.lost_seconds == 0 and s.dropped_input_seconds == 0 and s.late_output_seconds == 0, s.summary()
+    assert s.lost_share == 0 and 1.9 < s.run_seconds < 2.6, s
+    assert "nothing lost" in s.summary()
+
+
+@pytest.mark.parametrize("kind", ["slow", "normal"])
+def test_live_names_the_loss_in_its_status_lines_stats_json_and_a_warning(jack_server, tmp_path, monkeypatch, capsys, kind):
+    """`live --headless` with a chain slower than real time: the status lines say `lost`, the
+    JSON carries the seconds and the share, and the too-slow warning comes once, with what to try.
+    With a chain that keeps up: nothing lost, no warning."""
+    from noisyneuron import cli
+
+    sleep = 1.5 * BLOCK_SECONDS if kind == "slow" else 0.0
+    monkeypatch.setattr(cli, "_build_chain", lambda args, input_is_file: Chain([Sleeper(sleep)], name="sleepy"))
+    monkeypatch.setattr(cli, "_install_sigterm_handler", lambda: None)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    stats_path = tmp_path / "stats.json"
+    code, xruns = _server_xruns_during(lambda: cli.main(
+        ["live", "--headless", "--duration", "2.5", "--stats-json", str(stats_path)]))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    stats = json.loads(stats_path.read_text())["stats"]
+    for key in ("run_seconds", "dropped_input_seconds", "late_output_seconds", "lost_seconds", "lost_share"):
+        assert key in stats, stats
+    lines = err.splitlines()
+    status = [line for line in lines if "| late " in line]
+    warnings = [line for line in lines if "too slow" in line]
+    if kind == "slow":
+        assert stats["dropped_input_seconds"] > 0.3 and 0.15 < stats["lost_share"] < 0.6, stats
+        assert 2.3 < stats["run_seconds"] < 3.5, stats
+        assert status and all("| lost " in line for line in status), err
+        live = [line for line in warnings if line.startswith("noisyneuron: warning: this machine is too slow")]
+        final = [line for line in warnings if line.startswith("noisyneuron: warning: the machine was too slow")]
+        assert len(live) == 1 and len(final) == 1, err
+        assert "--chain centre-cut" in live[0], live
+        summary = next(line for line in lines if line.startswith("ran "))
+        assert f"{stats['lost_share'] * 100:.1f}% of the run" in summary, summary  # the summary names it
+    else:
+        if stats["lost_seconds"] and xruns:
+            pytest.skip(f"the machine stalled the JACK server ({xruns} server xruns): {stats}")
+        assert stats["lost_seconds"] == 0 and stats["lost_share"] == 0, stats
+        assert status and not any("lost" in line for line in status) and not warnings, err
+        assert "nothing lost" in next(line for line in lines if line.startswith("ran ")), err

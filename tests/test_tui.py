@@ -342,3 +342,36 @@ async def test_a_timer_tick_while_the_panels_are_torn_down_is_harmless(tmp_path)
         app._tick_once()
         await pilot.pause()
         assert app.ticks == 0
+
+
+async def test_engine_panel_names_lost_audio_and_warns_once_when_too_slow(tmp_path):
+    """The engine panel's bottom border says what was lost (nothing while nothing is), and the
+    machine being too slow for the chain is said once, as a notification, with what to try."""
+    from dataclasses import replace
+
+    from noisyneuron.realtime.chain import Chain
+    from noisyneuron.realtime.processor import Processor
+
+    class Heavy(Processor):  # stands for the neural separator (without loading it)
+        kind = "heavy"
+
+        def process(self, block) -> None:
+            pass
+
+    session = make_session(Chain([Heavy()], name="heavy"))
+    engine = session.engine
+    app = NoisyNeuronApp(session, poll_hz=0, presets_directory=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        panel = app.query_one(EnginePanel)
+        assert not panel.border_subtitle and not app._notifications
+        base = engine._stats
+        for second in range(1, 6):  # losing 3.4 % of every second
+            engine._stats = replace(base, run_seconds=float(second), lost_seconds=0.034 * second,
+                                    dropped_input_seconds=0.034 * second, lost_share=0.034)
+            app.refresh_readings()
+        await pilot.pause()
+        assert panel.border_subtitle == "too slow · lost 0.17 s (3.4%)", panel.border_subtitle
+        notes = [n.message for n in app._notifications]
+        assert len(notes) == 1 and "too slow for the heavy chain" in notes[0], notes
+        assert "--chain centre-cut" in notes[0] and "--buffer-blocks 4" in notes[0], notes

@@ -14,6 +14,10 @@ Design (measured, see ``noisyneuron bench engine`` and the README):
   output ring) equals the prefill exactly while nothing goes wrong. If the output ran dry (the
   thread was late), the thread drops the excess input so the latency returns to the reported
   value instead of growing.
+- What is lost is counted against the device's own clock (rtmixer's count of callbacks): input
+  the device delivered that never reached the output, and silence the output played because its
+  ring ran dry (:class:`EngineStats`). :class:`SlowMachineWatch` turns them into one plain
+  warning when the machine is too slow for the chain.
 
 A plain sounddevice callback that processes the chain inside the PortAudio callback is kept as
 ``backend="callback"``, as the measured peer: under Python load in other threads it makes the
@@ -29,6 +33,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,7 +44,8 @@ from noisyneuron.errors import DeviceError
 from noisyneuron.realtime.chain import Chain
 from noisyneuron.realtime.devices import DeviceInfo, check_stream_settings, resolve_device
 
-__all__ = ["Engine", "EngineStats", "BACKENDS"]
+__all__ = ["Engine", "EngineStats", "BACKENDS", "SlowMachineWatch", "centre_cut_would_help",
+           "slow_machine_advice", "slow_run_verdict"]
 
 BACKENDS = ("rtmixer", "callback")
 
@@ -50,17 +56,38 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 
 _HISTORY = 4096  # processing-time samples kept for percentiles
 _PERSISTENT_SECONDS = 0.003  # a ring-fill deviation must last this long before it is corrected
+_FINAL_FETCH_SECONDS = 0.5  # at stop, wait this long at most for the device's last callback count
+
+#: the machine is "too slow for the chain" when more than this share of the last
+#: :data:`SLOW_WINDOW_SECONDS` was lost (see :class:`SlowMachineWatch`)
+SLOW_LOST_SHARE = 0.01
+SLOW_WINDOW_SECONDS = 10.0
+#: ... or when audio is being lost and the chain's processing time per block, at the 99th
+#: percentile, is more than this many blocks, and more than the ring's margin (``buffer_blocks``):
+#: then about one block in a hundred must come late. Over 1.0 alone is no sign: the neural
+#: separator works a hop every other block, so its p99 is above one block by design and the
+#: margin absorbs it
+SLOW_P99_BLOCKS = 1.0
 
 
 @dataclass
 class EngineStats:
     """Counters of a running or stopped engine.
 
+    What was lost is counted against the device's clock: rtmixer counts the stream's callbacks,
+    so the frames the device delivered and asked for are known exactly (``blocksize`` per
+    callback). While the stream runs, that count is fetched every 0.25 s, so the loss figures
+    may trail the truth by up to about that much (never more than the truth); at :meth:`Engine.stop`
+    they are counted once more, up to the moment processing stopped. The callback backend has no
+    rings: its misses are its xruns, and its loss figures stay 0.
+
     Attributes:
         blocks: blocks processed by the chain.
         xruns: over/underflows PortAudio reported (the audio server missed a deadline).
-        late_blocks: times the output ring ran dry because processing was late (silence played).
-        dropped_frames: input frames dropped to bring latency back to its reported value.
+        late_blocks: times the output ring ran dry because processing was late (silence played),
+            or the input ring overflowed; a count of events, see the seconds below for how much.
+        dropped_frames: input frames (samples per channel) dropped to bring latency back to its
+            reported value (part of ``dropped_input_seconds``).
         callback_load: PortAudio's estimate of the audio callback's CPU load (0..1).
         processing_load_mean: mean processing time per block / block duration.
         processing_load_p99: 99th percentile of the same.
@@ -69,7 +96,21 @@ class EngineStats:
         errors: exceptions caught in the audio path (a bug if not 0; the first is ``first_error``),
             including the one that stopped the processing thread (see :attr:`Engine.failure`).
         first_error: text of the first such exception.
-        seconds: seconds of audio processed.
+        seconds: seconds of audio processed by the chain (``blocks * blocksize / rate``).
+        run_seconds: wall-clock seconds the stream has run (since it started; until processing
+            stopped, once stopped).
+        dropped_input_seconds: seconds of input the device delivered that never reached the
+            output: dropped to keep latency constant (``dropped_frames``), flushed when the input
+            ring overflowed (processing stalled for seconds), not recorded while the input was
+            being restarted after that, or processed but discarded because the output ring was
+            full. Input waiting in the ring (the normal latency) is not lost.
+        late_output_seconds: seconds of silence the output played because its ring ran dry
+            (processing was late), counted exactly: device frames asked for minus frames taken
+            from the ring. The ring's prefill is not late.
+        lost_seconds: the larger of the two (in a duplex run they are mostly the same gap seen
+            from each end: while the output plays silence, the input it would have carried piles
+            up and is dropped; so they are not added).
+        lost_share: ``lost_seconds / run_seconds``, 0..1.
     """
 
     blocks: int = 0
@@ -84,14 +125,27 @@ class EngineStats:
     errors: int = 0
     first_error: str = ""
     seconds: float = 0.0
+    run_seconds: float = 0.0
+    dropped_input_seconds: float = 0.0
+    late_output_seconds: float = 0.0
+    lost_seconds: float = 0.0
+    lost_share: float = 0.0
 
     def as_dict(self) -> dict:
+        """Every field (what ``live --stats-json`` writes under ``stats``); seconds in seconds,
+        shares 0..1."""
         return asdict(self)
 
+    def lost_text(self) -> str:
+        """``lost 1.2 s (3.4%)``: :attr:`lost_seconds` and :attr:`lost_share` for status lines."""
+        return f"lost {_seconds(self.lost_seconds)} ({self.lost_share * 100:.1f}%)"
+
     def summary(self) -> str:
-        """One line for the CLI, e.g. ``ran 60.0 s: 11250 blocks, xruns 0, late blocks 0, ...``."""
+        """One line for the CLI, e.g. ``ran 60.0 s (60.0 s of audio processed): 11250 blocks,
+        xruns 0, late blocks 0, ..., nothing lost (input dropped 0.0 s, output late 0.0 s)``."""
         text = (
-            f"ran {self.seconds:.1f} s: {self.blocks} blocks, xruns {self.xruns}, late blocks "
+            f"ran {self.run_seconds:.1f} s ({self.seconds:.1f} s of audio processed): {self.blocks} blocks, "
+            f"xruns {self.xruns}, late blocks "
             f"{self.late_blocks}, processing load mean {self.processing_load_mean * 100:.1f}% "
             f"p99 {self.processing_load_p99 * 100:.1f}% max {self.processing_load_max * 100:.1f}%"
         )
@@ -99,7 +153,108 @@ class EngineStats:
             text += f", {self.nonfinite_replaced} NaN/Inf samples replaced"
         if self.errors:
             text += f", {self.errors} processing errors (first: {self.first_error})"
+        lost = ("nothing lost" if self.lost_seconds <= 0 else
+                f"lost {_seconds(self.lost_seconds)}, {self.lost_share * 100:.1f}% of the run")
+        text += (f", {lost} (input dropped {_seconds(self.dropped_input_seconds)}, "
+                 f"output late {_seconds(self.late_output_seconds)})")
         return text
+
+
+def _seconds(x: float) -> str:
+    """``1.2 s``; ``0.04 s`` below a second (a lost block is 5 ms: not ``0.0 s``)."""
+    return f"{x:.1f} s" if x >= 1.0 or x == 0 else f"{x:.2f} s" if x >= 0.005 else f"{x * 1000:.1f} ms"
+
+
+_LIGHT_PROCESSORS = frozenset({"karaoke", "classifier", "monitor"})  # the centre cut (kind and name), the monitor
+
+
+def centre_cut_would_help(chain) -> bool:
+    """False for a chain that is only the DSP centre cut and/or the monitor (nothing cheaper to
+    suggest), True otherwise (the neural separator, anything else)."""
+    processors = list(getattr(chain, "processors", []) or [])
+    return not processors or not all(
+        getattr(p, "kind", "") in _LIGHT_PROCESSORS or getattr(p, "name", "") in _LIGHT_PROCESSORS for p in processors
+    )
+
+
+def slow_machine_advice(stats: EngineStats, buffer_blocks: int | None = None, suggest_centre_cut: bool = True) -> str:
+    """What to try when the machine is too slow for the chain, in one sentence."""
+    lighter = suggest_centre_cut
+    if stats.processing_load_mean >= 1.0:
+        text = (f"the chain needs {stats.processing_load_mean * 100:.0f}% of real time on average here, "
+                f"so no buffer can keep up: ")
+        text += "try `--chain centre-cut`, or " if lighter else "try "
+        return text + "stopping other work on this machine (`--buffer-blocks` only absorbs short stalls)"
+    more = max(4, 2 * (buffer_blocks or 2))
+    text = f"try a larger `--buffer-blocks {more}` (more margin for stalls, more latency)"
+    if lighter:
+        text += ", or `--chain centre-cut` (the DSP karaoke, far cheaper)"
+    return text + ", or stopping other work on this machine"
+
+
+def slow_run_verdict(stats: EngineStats, chain=None, buffer_blocks: int | None = None) -> str | None:
+    """One line for the end of a run that lost more than :data:`SLOW_LOST_SHARE` of itself, or None."""
+    if stats.lost_share <= SLOW_LOST_SHARE:
+        return None
+    name = f"the {chain.name} chain" if getattr(chain, "name", "") else "this chain"
+    return (f"warning: the machine was too slow for {name}: {_seconds(stats.lost_seconds)} of the "
+            f"{stats.run_seconds:.1f} s run lost ({stats.lost_share * 100:.1f}%); "
+            + slow_machine_advice(stats, buffer_blocks, chain is None or centre_cut_would_help(chain)))
+
+
+class SlowMachineWatch:
+    """Says, once, when the machine is too slow for the chain; again only if that comes back
+    after the run has recovered (nothing lost for a whole window).
+
+    Feed it :class:`EngineStats` snapshots (any rate, e.g. the status line's once a second). It
+    is "too slow" while more than ``share`` of the last ``window_seconds`` of the run was lost,
+    or while audio is being lost at all and the processing time per block at the 99th percentile
+    is over ``p99_blocks`` and over the ring's margin of ``buffer_blocks`` blocks.
+
+    Args:
+        chain: the chain that runs (its name is in the message; ``--chain centre-cut`` is
+            suggested unless it is that already, see :func:`centre_cut_would_help`).
+        buffer_blocks: the ring margin in use (the message suggests more).
+    """
+
+    def __init__(self, chain=None, buffer_blocks: int | None = None, *,
+                 window_seconds: float = SLOW_WINDOW_SECONDS, share: float = SLOW_LOST_SHARE,
+                 p99_blocks: float = SLOW_P99_BLOCKS) -> None:
+        self.chain_name = str(getattr(chain, "name", "") or "")
+        self.suggest_centre_cut = chain is None or centre_cut_would_help(chain)
+        self.buffer_blocks = buffer_blocks
+        self.window_seconds = float(window_seconds)
+        self.share = float(share)
+        self.p99_blocks = max(float(p99_blocks), float(buffer_blocks or 2))
+        #: True from the warning until the run has recovered (nothing lost for a whole window)
+        self.warned = False
+        self._history: deque[tuple[float, float]] = deque([(0.0, 0.0)])  # (run seconds, lost seconds)
+
+    def check(self, stats: EngineStats) -> str | None:
+        """The warning line when it is due now, else None."""
+        now, lost = float(getattr(stats, "run_seconds", 0.0)), float(getattr(stats, "lost_seconds", 0.0))
+        if now < self._history[-1][0] or lost < self._history[-1][1]:  # a new engine (device switch)
+            self._history = deque([(0.0, 0.0)])
+        self._history.append((now, lost))
+        while len(self._history) > 2 and now - self._history[1][0] >= self.window_seconds:
+            self._history.popleft()
+        then, lost_then = self._history[0]
+        span = now - then
+        recent = lost - lost_then
+        too_slow = span >= 1.0 and (
+            recent > self.share * span or (recent > 0 and getattr(stats, "processing_load_p99", 0.0) > self.p99_blocks)
+        )
+        if not too_slow:
+            if self.warned and recent <= 0 and span >= self.window_seconds:
+                self.warned = False  # recovered: nothing lost for a whole window
+            return None
+        if self.warned:
+            return None
+        self.warned = True
+        name = f"the {self.chain_name} chain" if self.chain_name else "this chain"
+        return (f"warning: this machine is too slow for {name}: {_seconds(recent)} of the last {span:.0f} s "
+                f"lost ({recent / span * 100:.1f}%), processing p99 {stats.processing_load_p99 * 100:.0f}% "
+                f"of a block; " + slow_machine_advice(stats, self.buffer_blocks, self.suggest_centre_cut))
 
 
 @dataclass
@@ -184,6 +339,11 @@ class Engine:
         self._proc_count = 0
         self._device_latency = (0, 0)
         self._saved_switch_interval = None
+        # what was lost, in frames, and how long the streams ran, in seconds: the streams of
+        # earlier start()/stop() cycles, then the one running now (see _reset_stream_accounts)
+        self._lost_in_before = self._late_out_before = 0
+        self._run_before = 0.0
+        self._reset_stream_accounts()
         self.on_block = None  # optional callable(block) in the processing thread, after the chain
         #: ballistic meters of the chain's input and output (dBFS arrays read by the UI and OSC
         #: feedback; updated in the processing thread, no locks: a reader may see one block old values)
@@ -288,6 +448,8 @@ class Engine:
             self._thread.join(timeout=5)
             self._thread = None
         if self._stream is not None:
+            if self._stream_started is not None and self._stream_ended is None:
+                self._stream_ended = time.monotonic()  # the callback backend, or a thread that failed
             try:
                 self._stream.stop()
                 if self.backend == "rtmixer":
@@ -298,6 +460,7 @@ class Engine:
             finally:
                 self._stream.close()
             self._stream = None
+            self._close_stream_accounts()
         self._restore_switch_interval()
         import gc
 
@@ -347,12 +510,86 @@ class Engine:
             s.processing_load_max = float(loads.max())
         s.nonfinite_replaced = self.chain.nonfinite_in + self.chain.nonfinite_out
         s.seconds = s.blocks * self.blocksize / self.sample_rate
+        s.run_seconds = self._run_before
+        if self._stream_started is not None:
+            s.run_seconds += (self._stream_ended or time.monotonic()) - self._stream_started
+        lost_in = self._lost_in_before + max(self._lost_in, self._counted_input_losses())
+        late_out = self._late_out_before + self._late_out
+        s.dropped_input_seconds = lost_in / self.sample_rate
+        s.late_output_seconds = late_out / self.sample_rate
+        s.lost_seconds = max(s.dropped_input_seconds, s.late_output_seconds)
+        s.lost_share = min(1.0, s.lost_seconds / s.run_seconds) if s.run_seconds > 0 else 0.0
         if self._stream is not None:
             try:
                 s.callback_load = float(self._stream.cpu_load)
             except Exception:  # stream closing
                 pass
         return s
+
+    # ----- what was lost ----------------------------------------------------------------------
+    def _reset_stream_accounts(self) -> None:
+        """Counters of the stream about to open (frames unless named otherwise)."""
+        self._stream_started: float | None = None  # time.monotonic() when the stream started
+        self._stream_ended: float | None = None  # ... and when processing stopped
+        self._device_blocks = 0  # callbacks the device made, as last fetched from rtmixer
+        self._fetches = 0  # fetches of rtmixer's counters completed
+        self._stop_asked: float | None = None
+        self._fetches_at_stop = 0
+        self._blocks_at_open = self._stats.blocks
+        self._dropped_at_open = self._stats.dropped_frames
+        self._flushed_frames = 0  # input thrown away when the input ring overflowed
+        self._discarded_frames = 0  # processed, but the output ring was full
+        self._played_dead = 0  # frames that output actions already ended had taken from the ring
+        self._lost_in = 0  # input lost, from the device's count (only raised)
+        self._late_out = 0  # silence played for want of frames in the ring (only raised)
+
+    def _counted_input_losses(self) -> int:
+        """Input frames this stream is known to have thrown away, each where it happened (exact
+        at any moment, but blind to input that was never recorded: see :meth:`_account_losses`)."""
+        return (self._stats.dropped_frames - self._dropped_at_open) + self._flushed_frames + self._discarded_frames
+
+    def _account_losses(self) -> None:
+        """Count input lost and output late on this stream from the device's own count of
+        callbacks (processing thread, just after a fetch of that count completed).
+
+        Input: the device delivered ``callbacks * blocksize`` frames; what was not processed
+        (and kept) and is not waiting in the input ring is lost, however it went (dropped,
+        flushed, never recorded while the input action was being restarted). Output: the device
+        asked for as many; what the output actions did not take from the ring was silence. The
+        frames the thread reads here may include a few callbacks after the fetch, so each figure
+        is at most the truth at this moment; it is only ever raised."""
+        device = self._device_blocks * self.blocksize
+        if self._in_ring is not None:
+            kept = (self._stats.blocks - self._blocks_at_open) * self.blocksize - self._discarded_frames
+            lost = device - kept - self._in_ring.read_available
+            self._lost_in = max(self._lost_in, lost, self._counted_input_losses())
+        if self._play is not None:
+            played = self._played_dead + int(self._play.done_frames)
+            self._late_out = max(self._late_out, device - played)
+
+    def _counted_to_the_end(self) -> bool:
+        """Called by the processing thread once stop is asked, each time round: True when it may
+        end. It keeps the audio flowing until rtmixer has counted the device's callbacks once more
+        (at most :data:`_FINAL_FETCH_SECONDS`), so the losses are counted up to the stop: what
+        the stream plays while it is being stopped (the ring running dry) is not the run's."""
+        now = time.monotonic()
+        if self._stop_asked is None:
+            self._stop_asked = now
+            self._fetches_at_stop = self._fetches
+            self._next_stats_time = 0.0  # fetch at once (after the one in flight, if any)
+        if self._fetches > self._fetches_at_stop or now - self._stop_asked > _FINAL_FETCH_SECONDS:
+            self._stream_ended = now
+            return True
+        return False
+
+    def _close_stream_accounts(self) -> None:
+        """Fold the closed stream's figures into the totals of earlier streams."""
+        if self._stream_started is None:
+            return
+        self._lost_in_before += max(self._lost_in, self._counted_input_losses())
+        self._late_out_before += self._late_out
+        self._run_before += (self._stream_ended or time.monotonic()) - self._stream_started
+        self._reset_stream_accounts()
 
     # ----- rtmixer backend --------------------------------------------------------------------
     def _open_rtmixer(self) -> None:
@@ -381,9 +618,13 @@ class Engine:
         if in_ch:
             self._in_ring = _prefaulted_ring(rtmixer, in_ch, _pow2(int(2 * self.sample_rate)))
         if out_ch:
+            # The prefill: the thread's margin. With a file input it is not part of the latency
+            # (there is none to speak of), but the stream must not start on an empty ring either:
+            # its first callbacks would play silence for want of frames (late output).
+            prefill = self.buffer_blocks * self.blocksize
             self._out_ring = _prefaulted_ring(rtmixer, out_ch, _pow2((self.buffer_blocks + 8) * self.blocksize))
-            self._silence = np.zeros((self.ring_latency_samples + self.blocksize, out_ch), np.float32)
-            self._out_ring.write(self._silence[: self.ring_latency_samples])  # the prefill
+            self._silence = np.zeros((prefill + self.blocksize, out_ch), np.float32)
+            self._out_ring.write(self._silence[:prefill])
         # Queue both actions before the stream starts: they begin in the same callback.
         if self._in_ring is not None:
             self._record = stream.record_ringbuffer(self._in_ring)
@@ -393,17 +634,22 @@ class Engine:
         self._next_stats_time = 0.0
         self._pending_excess = 0
         self._pending_since = 0.0
+        self._reset_stream_accounts()
         stream.start()
+        self._stream_started = time.monotonic()
 
     def _restart_dead_actions(self) -> None:
         """Re-issue a ring-buffer action that rtmixer ended (its ring ran dry or full)."""
         actions = self._stream.actions
         if self._play is not None and self._play not in actions:
             self._stats.late_blocks += 1
+            self._played_dead += int(self._play.done_frames)
             self._play = self._stream.play_ringbuffer(self._out_ring)
         if self._record is not None and self._record not in actions:
-            # The input ring was full: processing stalled for seconds. Start afresh.
+            # The input ring was full: processing stalled for seconds. Start afresh (what is in
+            # the ring is lost; so is what the device delivers until the new action starts).
             self._stats.late_blocks += 1
+            self._flushed_frames += self._in_ring.read_available
             self._in_ring.flush()
             self._record = self._stream.record_ringbuffer(self._in_ring)
 
@@ -445,12 +691,20 @@ class Engine:
             stats.input_overflows + stats.input_underflows + stats.output_overflows + stats.output_underflows
         )
 
+    def _take_fetched(self, action) -> None:
+        """Add what a completed fetch of rtmixer's counters says: xruns and callbacks."""
+        self._add_xruns(action.stats)
+        self._device_blocks += int(action.stats.blocks)
+        self._fetches += 1
+
     def _poll_stream_stats(self) -> None:
-        """Fetch rtmixer's over/underflow counters every 0.25 s (processing thread)."""
+        """Fetch rtmixer's over/underflow and callback counters every 0.25 s, and count the
+        losses when a fetch has completed (processing thread)."""
         action = self._stats_action
         if action is not None and action not in self._stream.actions:
-            self._add_xruns(action.stats)
+            self._take_fetched(action)
             self._stats_action = None
+            self._account_losses()
         if self._stats_action is None:
             now = time.monotonic()
             if now >= self._next_stats_time:
@@ -476,7 +730,7 @@ class Engine:
         idle = min(0.001, 0.25 * bs / self.sample_rate)
         prefill = self.buffer_blocks * bs
         perf = time.perf_counter
-        while not self._stop.is_set():
+        while not (self._stop.is_set() and self._counted_to_the_end()):
             self._restart_dead_actions()
             self._poll_stream_stats()
             if duplex:
@@ -514,7 +768,9 @@ class Engine:
             self._stats.blocks += 1
             if self._out_ring is not None:
                 _from_chain_channels(block, self._out_buf)
-                self._out_ring.write(self._out_buf)
+                written = self._out_ring.write(self._out_buf)
+                if written < bs:  # the ring is full (a backlog after a stall): those frames are lost
+                    self._discarded_frames += bs - written
             else:
                 self._out.sink.write(block)
 
@@ -538,7 +794,9 @@ class Engine:
         self._stream = stream
         lat = stream.latency
         self._device_latency = (int(round(lat[0] * self.sample_rate)), int(round(lat[1] * self.sample_rate)))
+        self._reset_stream_accounts()
         stream.start()
+        self._stream_started = time.monotonic()
 
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         """PortAudio callback: process the chain in place. Never raises."""

@@ -50,6 +50,7 @@ from textual.widgets import Footer, Static
 from noisyneuron.control.readings import poll_readings
 from noisyneuron.control.session import describe_midi, describe_osc
 from noisyneuron.errors import UserError
+from noisyneuron.realtime.engine import SlowMachineWatch
 from noisyneuron.tui.screens import DeviceScreen, HelpScreen, LoadPresetScreen, SavePresetScreen
 from noisyneuron.tui.spectrum import SpectrumAnalyser
 from noisyneuron.tui.widgets import (
@@ -143,6 +144,8 @@ class NoisyNeuronApp(App[str | None]):
         self._learned_before: object = None
         self._title_text = ""
         self._exit_message: str | None = None
+        #: says once (a notification, and "too slow" on the engine panel) when the machine is too slow
+        self.slow_watch = SlowMachineWatch(session.chain, getattr(session, "buffer_blocks", None))
 
     # ----- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -223,9 +226,13 @@ class NoisyNeuronApp(App[str | None]):
             self.query_one(ClassifierPanel).show(readings.analysis.get(self.classifier))
         # figures to read, not to watch move: 5 updates a second are enough (and cheaper)
         if self.poll_hz <= 0 or self.ticks % max(1, round(self.poll_hz / 5)) == 0:
+            warning = self.slow_watch.check(readings.stats)
+            if warning:
+                self.notify(warning, title="too slow", severity="warning", timeout=30)
             self.query_one(EnginePanel).show(
                 readings.latency_ms, readings.stats, session.sample_rate, session.blocksize,
                 self.ui_fps if self.poll_hz > 0 else None, describe_osc(session), describe_midi(session),
+                too_slow=self.slow_watch.warned,
             )
         self._poll_learn()
         self.controls.poll()

@@ -56,7 +56,7 @@ HOST_TICK_HZ = 30.0
 # stats slots (float64)
 (LATENCY_MS, SAMPLE_RATE, BLOCKSIZE, BLOCKS, XRUNS, LATE, DROPPED, CALLBACK_LOAD, LOAD_MEAN, LOAD_P99,
  LOAD_MAX, NONFINITE, ERRORS, SECONDS, FINISHED, HEARTBEAT, OSC_RECEIVED, OSC_REJECTED, OSC_CLIENTS,
- OSC_PORT, METERS_VALID) = range(21)
+ OSC_PORT, METERS_VALID, RUN_SECONDS, DROPPED_INPUT_SECONDS, LATE_OUTPUT_SECONDS, LOST_SECONDS, LOST_SHARE) = range(26)
 _N_STATS = 32
 
 
@@ -233,6 +233,7 @@ def _publish(block: DisplayBlock, session, reader, last_seq: list) -> None:
     st[NONFINITE] = s.nonfinite_replaced
     st[ERRORS] = s.errors
     st[SECONDS] = s.seconds
+    _publish_losses(st, s)
     st[FINISHED] = 1.0 if engine.finished else 0.0
     osc = session.osc
     if osc is not None:
@@ -256,6 +257,14 @@ def _publish(block: DisplayBlock, session, reader, last_seq: list) -> None:
                     "gated": bool(getattr(r, "gated", False)),
                 })
     st[HEARTBEAT] += 1
+
+
+def _publish_losses(st: np.ndarray, s) -> None:
+    st[RUN_SECONDS] = s.run_seconds
+    st[DROPPED_INPUT_SECONDS] = s.dropped_input_seconds
+    st[LATE_OUTPUT_SECONDS] = s.late_output_seconds
+    st[LOST_SECONDS] = s.lost_seconds
+    st[LOST_SHARE] = s.lost_share
 
 
 def _finite(x):
@@ -376,6 +385,7 @@ def _publish_final(block: DisplayBlock, session) -> None:
         block.stats[XRUNS] = s.xruns
         block.stats[LATE] = s.late_blocks
         block.stats[BLOCKS] = s.blocks
+        _publish_losses(block.stats, s)
         block.stats[FINISHED] = 1.0 if session.engine.finished else 0.0
     except Exception:  # noqa: BLE001
         pass
@@ -661,6 +671,11 @@ class RemoteSession:
     def sample_rate(self) -> float:
         return float(self.block.stats[SAMPLE_RATE]) or float(self.ready["sample_rate"])
 
+    @property
+    def buffer_blocks(self) -> int:
+        """The ring margin the host runs with, in blocks."""
+        return int(self.spec.get("buffer_blocks") or 2)
+
     def stats(self):
         from noisyneuron.realtime.engine import EngineStats
 
@@ -670,6 +685,9 @@ class RemoteSession:
             callback_load=float(st[CALLBACK_LOAD]), processing_load_mean=float(st[LOAD_MEAN]),
             processing_load_p99=float(st[LOAD_P99]), processing_load_max=float(st[LOAD_MAX]),
             nonfinite_replaced=int(st[NONFINITE]), errors=int(st[ERRORS]), seconds=float(st[SECONDS]),
+            run_seconds=float(st[RUN_SECONDS]), dropped_input_seconds=float(st[DROPPED_INPUT_SECONDS]),
+            late_output_seconds=float(st[LATE_OUTPUT_SECONDS]), lost_seconds=float(st[LOST_SECONDS]),
+            lost_share=float(st[LOST_SHARE]),
         )
 
     def latency_breakdown(self) -> dict:

@@ -465,7 +465,8 @@ class ClassifierPanel(Widget):
 
 # ----- engine --------------------------------------------------------------------------------------
 class EnginePanel(Widget):
-    """Latency, callback and processing load, xruns and late blocks, UI rate; OSC and MIDI status."""
+    """Latency, callback and processing load, xruns and late blocks, UI rate; OSC and MIDI status;
+    on the bottom border, audio lost (``lost 1.2 s (3.4%)``) and whether the machine is too slow."""
 
     DEFAULT_CSS = "EnginePanel { height: 5; }"
 
@@ -474,14 +475,20 @@ class EnginePanel(Widget):
         self._lines: tuple[tuple[str, str], ...] = ()
 
     def show(self, latency_ms: float, stats, sample_rate: float, blocksize: int, ui_fps: float | None,
-             osc: str, midi: str) -> None:
+             osc: str, midi: str, too_slow: bool = False) -> None:
+        """``too_slow``: the machine is too slow for the chain now (the bottom border says so,
+        beside what was lost; nothing is shown there while nothing is lost)."""
+        lost = getattr(stats, "lost_seconds", 0.0) > 0
+        subtitle = ("too slow · " if too_slow else "") + (stats.lost_text() if lost else "")
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
         lines = (
             (f"latency {latency_ms:.1f} ms · {sample_rate / 1000:g} kHz · block {blocksize}", ""),
             (f"load {stats.processing_load_mean * 100:.1f}% p99 {stats.processing_load_p99 * 100:.1f}%"
              f" · callback {stats.callback_load * 100:.1f}%", ""),
             (f"xruns {stats.xruns} · late blocks {stats.late_blocks} · ui "
              + (f"{ui_fps:.0f} fps" if ui_fps is not None else "-- fps"),
-             "bold red" if stats.xruns or stats.late_blocks or stats.errors else ""),
+             "bold red" if stats.xruns or stats.late_blocks or stats.errors or lost else ""),
             (osc, "dim" if " off" in osc else ("red" if "error" in osc else "")),
             (midi, "dim" if " off" in midi else ("red" if "error" in midi else "")),
         )
