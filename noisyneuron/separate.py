@@ -211,11 +211,12 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
     from contextlib import ExitStack
 
     from noisyneuron.models.apply import ChunkedSeparation
+    from noisyneuron.models.data.augment import fit_length
     from noisyneuron.realtime.files import FileSink, FileSource
 
     file_rate, channels = int(info.sample_rate), int(info.channels)
     rate = file_rate if file_rate in _NATIVE_RATES else _FALLBACK_RATE
-    two_stem = len(names) == 2 and names[1] in ("accompaniment", f"no_{names[0]}")
+    two_stem = _is_pair(names)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -223,6 +224,8 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
         bar = tqdm(total=round(info.duration_seconds or 0.0, 1) or None, unit="s", desc="separating", leave=False,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s [{elapsed}<{remaining}]")
     with ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.close)
         source = stack.enter_context(FileSource(path, rate, channels, _READ_FRAMES))
         # the mixture at the file's rate, for mixture - stem (read alongside, frame for frame)
         mixture = stack.enter_context(FileSource(path, file_rate, channels, _READ_FRAMES)) if two_stem else None
@@ -241,7 +244,7 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
                 stems = {k: back[k].resample_chunk(v, last=last).reshape(-1, channels) for k, v in stems.items()}
                 if last:  # exactly the length the file has at its own rate
                     target = int(round(run.frames_in * file_rate / rate))
-                    stems = {k: _fit(v, max(0, target - written)) for k, v in stems.items()}
+                    stems = {k: fit_length(v, max(0, target - written)) for k, v in stems.items()}
             n = len(next(iter(stems.values())))
             if two_stem:
                 mix = np.zeros((n, channels), dtype=np.float32)
@@ -266,76 +269,37 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
 
             raise AudioFileError(f"{path} holds no audio (0 frames); pick another file")
         emit(run.finish(), last=True)
-    if bar is not None:
-        bar.close()
     clipped = sum(sink.clipped for sink in sinks.values())
     return run.frames_in / rate, clipped
 
 
-def _fit(audio: np.ndarray, frames: int) -> np.ndarray:
-    """``audio`` cut or zero-padded to ``frames`` frames."""
-    if len(audio) >= frames:
-        return audio[:frames]
-    return np.pad(audio, ((0, frames - len(audio)), (0, 0)))
+def _is_pair(names: list[str]) -> bool:
+    """True for the two-stem outputs (``vocals`` + ``accompaniment``, ``X`` + ``no_X``), whose
+    second file is the mixture minus the first."""
+    return len(names) == 2 and names[1] in ("accompaniment", f"no_{names[0]}")
 
 
 def _separate_whole(separator, path: Path, info, names: list[str], targets: dict[str, Path], inputs, progress: bool,
                     read_audio_checked) -> tuple[float, int]:
-    """Demucs, on the whole file in memory (its own segmenting needs it). Returns (seconds of
-    audio, samples clipped)."""
+    """Demucs, on the whole file in memory at the file's rate (its own segmenting and resampling
+    need it). Returns (seconds of audio, samples clipped)."""
+    from noisyneuron.models.demucs_backend import separate_demucs
     from noisyneuron.realtime.files import FileSink
 
-    audio, rate = _read(read_audio_checked, path, info, "demucs")
-    result = _separate(separator, "demucs", audio, rate, info.sample_rate, progress)
-    files = _arrange(result, names, audio if rate == info.sample_rate else None, path, info, read_audio_checked)
+    audio, rate, _ = read_audio_checked(path)
+    result = separate_demucs(separator, audio, rate, progress=progress)
+    if _is_pair(names):
+        first = result[names[0]]
+        n = min(len(first), len(audio))
+        files = {names[0]: first, names[1]: audio[:n] - first[:n]}
+    else:
+        files = {name: result[name] for name in names}
     clipped = 0
     for name, stem in files.items():
         with FileSink(targets[name], info.sample_rate, stem.shape[1], inputs=inputs) as sink:
             sink.write(stem)
         clipped += sink.clipped
     return len(audio) / rate, clipped
-
-
-def _read(read_audio_checked, path: Path, info, model: str) -> tuple[np.ndarray, int]:
-    """The file's audio at the rate the model runs it at (Hz)."""
-    if model == "ours" and info.sample_rate not in _NATIVE_RATES:
-        audio, rate, _ = read_audio_checked(path, sample_rate=_FALLBACK_RATE)
-    else:
-        audio, rate, _ = read_audio_checked(path)
-    return audio, int(rate)
-
-
-def _separate(separator, model: str, audio: np.ndarray, rate: int, file_rate: int, progress: bool) -> dict[str, np.ndarray]:
-    """Demucs's stems at ``file_rate`` (resampled back from ``rate`` if they differ)."""
-    from noisyneuron.models.demucs_backend import separate_demucs
-
-    result = separate_demucs(separator, audio, rate, progress=progress)
-    if rate != file_rate:
-        import soxr
-
-        frames = int(round(len(audio) * file_rate / rate))
-        back = {}
-        for name, stem in result.items():
-            y = soxr.resample(np.ascontiguousarray(stem), rate, file_rate, quality="HQ")
-            y = y.reshape(len(y), -1)[:frames]
-            if len(y) < frames:
-                y = np.pad(y, ((0, frames - len(y)), (0, 0)))
-            back[name] = np.ascontiguousarray(y, dtype=np.float32)
-        result = back
-    return result
-
-
-def _arrange(result: dict[str, np.ndarray], names: list[str], mixture: np.ndarray | None, path: Path, info, read_audio_checked) -> dict[str, np.ndarray]:
-    """The output arrays by file name; ``no_X``/``accompaniment`` are mixture - X, with the
-    mixture at the file's rate (read again if the model ran at another rate)."""
-    if names[1:] and names[1] in ("accompaniment", f"no_{names[0]}"):
-        if mixture is None:
-            mixture, _, _ = read_audio_checked(path)
-        first = result[names[0]]
-        n = min(len(first), len(mixture))
-        rest = mixture[:n] - first[:n]
-        return {names[0]: first, names[1]: rest}
-    return {name: result[name] for name in names}
 
 
 # ----- command line -----------------------------------------------------------------------------

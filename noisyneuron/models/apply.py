@@ -96,6 +96,12 @@ class ChunkedSeparation:
         self.frames_out = 0
         self._finished = False
 
+    @property
+    def chunk_samples(self) -> int:
+        """Input samples that make one chunk of frames: pushing pieces of this size keeps every
+        network call at most ``chunk_seconds`` long."""
+        return self._per_chunk * self.hop
+
     def push(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """Samples ``(frames, channels)`` in; ``{stem: (k, channels)}`` out for the next ``k``
         final samples (``k`` may be 0)."""
@@ -207,7 +213,7 @@ def separate_array(
     """
     x, one_d = as_frames_channels(audio)
     run = ChunkedSeparation(net, sample_rate, x.shape[1], chunk_seconds)
-    step = run._per_chunk * run.hop
+    step = run.chunk_samples
     starts = range(0, len(x), step)
     if progress:
         from tqdm import tqdm

@@ -192,11 +192,16 @@ def slow_machine_advice(stats: EngineStats, buffer_blocks: int | None = None, su
     return text + ", or stopping other work on this machine"
 
 
+def _chain_words(name: str) -> str:
+    """``the karaoke chain``, or ``this chain`` when it has no name."""
+    return f"the {name} chain" if name else "this chain"
+
+
 def slow_run_verdict(stats: EngineStats, chain=None, buffer_blocks: int | None = None) -> str | None:
     """One line for the end of a run that lost more than :data:`SLOW_LOST_SHARE` of itself, or None."""
     if stats.lost_share <= SLOW_LOST_SHARE:
         return None
-    name = f"the {chain.name} chain" if getattr(chain, "name", "") else "this chain"
+    name = _chain_words(str(getattr(chain, "name", "") or ""))
     return (f"warning: the machine was too slow for {name}: {_seconds(stats.lost_seconds)} of the "
             f"{stats.run_seconds:.1f} s run lost ({stats.lost_share * 100:.1f}%); "
             + slow_machine_advice(stats, buffer_blocks, chain is None or centre_cut_would_help(chain)))
@@ -251,8 +256,7 @@ class SlowMachineWatch:
         if self.warned:
             return None
         self.warned = True
-        name = f"the {self.chain_name} chain" if self.chain_name else "this chain"
-        return (f"warning: this machine is too slow for {name}: {_seconds(recent)} of the last {span:.0f} s "
+        return (f"warning: this machine is too slow for {_chain_words(self.chain_name)}: {_seconds(recent)} of the last {span:.0f} s "
                 f"lost ({recent / span * 100:.1f}%), processing p99 {stats.processing_load_p99 * 100:.0f}% "
                 f"of a block; " + slow_machine_advice(stats, self.buffer_blocks, self.suggest_centre_cut))
 
