@@ -473,6 +473,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         result = {"separator": run_separator_bench(seconds=args.seconds)}
         print(format_separator_table(result["separator"]))
+        from noisyneuron.bench.separator import format_file_memory_table, run_file_memory_bench
+
+        print()
+        result["file_memory"] = run_file_memory_bench()
+        print(format_file_memory_table(result["file_memory"]))
     elif args.what == "dsp":
         from noisyneuron.bench.dsp import format_table, run_dsp_bench
 
@@ -725,7 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
             "the current audio device (rtmixer vs a plain callback, with and without Python load). "
             "separator: the neural separator's real-time factor live (blocks of 256) and offline, "
             "per-hop time p50/p99 and peak memory on one core, beside the DSP centre cut and "
-            "Spleeter in the same run. "
+            "Spleeter in the same run; then the peak memory of separating a 10 s and a 10 min file "
+            "(separate's file-to-file path beside the in-memory one). "
             "live: the live chain on the current output device (the JACK dummy server where one "
             "runs) headless, with the terminal UI in the engine's process, and with the engine in "
             "its own process and the UI talking to it over OSC (what `live` runs): xruns, late "

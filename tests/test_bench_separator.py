@@ -22,3 +22,17 @@ def test_bench_rows_measure_rtf_hop_percentiles_memory_and_latency():
     table = format_separator_table(result)
     assert "| separator live |" in table and "| separator live, torch step |" in table and "| centre-cut live |" in table
     assert result["cpu"] and result["cpu"] in table
+
+
+def test_file_memory_rows_report_peaks_per_length_and_their_ratio():
+    from noisyneuron.bench.separator import format_file_memory_table, run_file_memory_bench
+
+    result = run_file_memory_bench(durations=(1.0, 2.0), rows=("separate, file to file", "separate_array, in memory"))
+    for name, row in result["rows"].items():
+        for seconds in ("1", "2"):
+            r = row["by_seconds"][seconds]
+            assert "error" not in r, (name, r)
+            assert r["peak_mb"] > r["growth_mb"] >= 0 and r["rtf"] > 0
+        assert row["ratio"] == row["by_seconds"]["2"]["peak_mb"] / row["by_seconds"]["1"]["peak_mb"]
+    table = format_file_memory_table(result)
+    assert "| separate, file to file |" in table and "2 s: peak / growth MB" in table and "peak 2 s / 1 s" in table

@@ -19,6 +19,13 @@ input (the demo song, stereo, 44.1 kHz), after a warm-up:
 Real-time factor = compute seconds / audio seconds (lower is faster; 1.0 is just real time).
 Peak memory is the process's peak resident set size growth over its state after imports and
 model load (MB). Ratios are to Spleeter's real-time factor, measured in the same run.
+
+Memory of whole files (:func:`run_file_memory_bench`, in ``bench separator`` after the speed
+rows): ``noisyneuron separate``'s path for our model (:func:`noisyneuron.separate.separate_files`,
+file to file, four stems) on a 10 s and a 10 min input, beside the in-memory peer
+(:func:`~noisyneuron.models.apply.separate_array`, which must hold the mixture and every stem),
+each in a fresh one-core process: peak resident set size (MB) and its growth over the process
+after model load, and the ratio of the long input's peak to the short one's.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ import numpy as np
 
 from noisyneuron.bench.common import error_line, error_result, measure_rows, note_lines, pin_one_core, rss_mb
 
-__all__ = ["run_separator_bench", "format_separator_table", "TARGET_RTF", "TARGET_P99_FRACTION"]
+__all__ = ["run_separator_bench", "format_separator_table", "run_file_memory_bench", "format_file_memory_table",
+           "TARGET_RTF", "TARGET_P99_FRACTION", "MEMORY_SECONDS"]
 
 #: Goal: the live separator's real-time factor on one core.
 TARGET_RTF = 0.10
@@ -198,4 +206,106 @@ def format_separator_table(result: dict) -> str:
     t = result["targets"]
     lines += note_lines(result, "separator")
     lines.append(f"targets: live separator RTF <= {t['rtf']}, p99 hop time <= {t['p99_fraction']:.2f} of the hop")
+    return "\n".join(lines)
+
+
+# ----- peak memory of whole files -------------------------------------------------------------
+#: Input lengths of the file memory rows, seconds: 10 s and 10 min.
+MEMORY_SECONDS = (10.0, 600.0)
+#: The file memory rows: (name, what it runs).
+MEMORY_ROWS = ("separate, file to file", "separate_array, in memory")
+
+
+def _write_long_input(path, seconds: float) -> None:
+    """``seconds`` of the demo song (its first 10 s, repeated) as 16-bit stereo WAV at 44.1 kHz,
+    written in pieces (the input never sits whole in this process's memory)."""
+    import soundfile as sf
+
+    piece = _input(min(10.0, seconds))
+    frames = int(round(seconds * 44100))
+    with sf.SoundFile(str(path), "w", samplerate=44100, channels=2, subtype="PCM_16") as f:
+        while frames > 0:
+            n = min(frames, len(piece))
+            f.write(piece[:n])
+            frames -= n
+
+
+def _memory_row(name: str, seconds: float, blocksize: int, queue) -> None:
+    """Child process: separate ``seconds`` of audio the way row ``name`` does; put ``(name,
+    {"peak_mb", "growth_mb", "rtf"})`` on the queue (blocksize is unused)."""
+    import contextlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    try:
+        pin_one_core()
+        from noisyneuron.models.apply import separate_array
+
+        net, note = _net()
+        separate_array(net, _input(1.0), 44100)  # warm-up: first-call allocations are not the file's
+        with tempfile.TemporaryDirectory(prefix="noisyneuron-bench-") as tmp:
+            if name == "separate, file to file":
+                from noisyneuron.separate import separate_files
+
+                source = Path(tmp) / "input.wav"
+                _write_long_input(source, seconds)
+                rss0 = rss_mb()
+                t0 = time.perf_counter()
+                with contextlib.redirect_stderr(io.StringIO()):  # its per-file line is not the table's
+                    separate_files([source], Path(tmp) / "out", stems="4", net=net, progress=False)
+            elif name == "separate_array, in memory":
+                audio = np.tile(_input(min(10.0, seconds)), (int(np.ceil(seconds / 10.0)), 1))[: int(round(seconds * 44100))]
+                rss0 = rss_mb()
+                t0 = time.perf_counter()
+                stems = separate_array(net, audio, 44100)
+                del stems
+            else:
+                raise ValueError(name)
+            elapsed = time.perf_counter() - t0
+            peak = rss_mb()
+        queue.put((name, {"peak_mb": peak, "growth_mb": peak - rss0, "rtf": elapsed / seconds, "note": note}))
+    except Exception as exc:  # noqa: BLE001 - reported as the row's result
+        queue.put((name, error_result(exc)))
+
+
+def run_file_memory_bench(durations: tuple[float, ...] = MEMORY_SECONDS, rows: tuple[str, ...] = MEMORY_ROWS) -> dict:
+    """Peak memory of separating whole inputs of each length in ``durations`` (seconds), each row
+    and length in its own one-core process; ``ratio`` = peak at the longest / peak at the
+    shortest, per row."""
+    by_row: dict[str, dict] = {name: {} for name in rows}
+    for seconds in durations:
+        for name, result in measure_rows(_memory_row, rows, seconds, 0).items():
+            by_row[name][seconds] = result
+    out = {}
+    for name, results in by_row.items():
+        short, long = results[min(durations)], results[max(durations)]
+        ratio = long["peak_mb"] / short["peak_mb"] if "peak_mb" in short and "peak_mb" in long else None
+        out[name] = {"by_seconds": {f"{s:g}": r for s, r in results.items()}, "ratio": ratio}
+    return {"durations": list(durations), "cpu": _cpu_model(), "rows": out}
+
+
+def _duration_words(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def format_file_memory_table(result: dict) -> str:
+    """A markdown table of :func:`run_file_memory_bench`'s result."""
+    durations = result["durations"]
+    heads = " | ".join(f"{_duration_words(s)}: peak / growth MB" for s in durations)
+    lines = [
+        f"peak memory of whole files (stereo 44.1 kHz, four stems), one core of {result.get('cpu', 'an unknown CPU')}",
+        "",
+        f"| path | {heads} | peak {_duration_words(max(durations))} / {_duration_words(min(durations))} |",
+        "|---|" + "---:|" * (len(durations) + 1),
+    ]
+    for name, row in result["rows"].items():
+        cells = []
+        for s in durations:
+            r = row["by_seconds"][f"{s:g}"]
+            cells.append(f"not measured: {r['error']}" if "error" in r else f"{r['peak_mb']:.0f} / {r['growth_mb']:.0f}")
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        lines.append(f"| {name} | {' | '.join(cells)} | {ratio} |")
+    lines.append("")
+    lines.append("peak: the process's peak resident set size; growth: over the process after model load and warm-up")
     return "\n".join(lines)
