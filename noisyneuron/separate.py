@@ -18,8 +18,10 @@ offline, streamed from disk to disk: the file is decoded, separated with the mod
 carried (:class:`noisyneuron.models.apply.ChunkedSeparation`) and the stems written in pieces, so
 peak memory does not grow with the file's length; ``demucs`` is Meta's htdemucs
 (:mod:`noisyneuron.models.demucs_backend`), better but much slower, with weights from the local
-cache or ``--demucs-weights``, run on the whole file in memory. The output folders are created
-and proven writable before any work.
+cache or ``--demucs-weights``, run on overlapping 60 s pieces of the file (crossfaded over 8 s,
+normalised by the whole file: :class:`~noisyneuron.models.demucs_backend.ChunkedDemucs`), so
+its memory does not grow with the file either. The output folders are created and proven
+writable before any work.
 
 Rates and channels: each file is read at its own rate and channel count, and its stems are written
 at that rate and channel count. Our model runs natively at 44.1 and 48 kHz; files at other rates
@@ -124,7 +126,7 @@ def separate_files(
             ``stems``/``model``/``output_format``, missing Demucs weights, or an output that
             cannot be written.
     """
-    from noisyneuron.realtime.files import FileSink, audio_info, check_not_an_input, read_audio_checked
+    from noisyneuron.realtime.files import audio_info, check_not_an_input
 
     model = str(model).strip().lower()
     if model not in MODELS:
@@ -171,10 +173,7 @@ def separate_files(
     for path, info, folder in zip(inputs, infos, folders):
         started = time.perf_counter()
         targets = {name: folder / f"{name}.{output_format}" for name in names}
-        if model == "ours":
-            seconds, clipped = _separate_ours_streaming(separator, path, info, names, targets, inputs, progress)
-        else:
-            seconds, clipped = _separate_whole(separator, path, info, names, targets, inputs, progress, read_audio_checked)
+        seconds, clipped = _separate_streaming(model, separator, path, info, names, targets, inputs, progress)
         written.extend(targets.values())
         elapsed = time.perf_counter() - started
         rtf = elapsed / seconds if seconds else 0.0
@@ -202,12 +201,41 @@ def _check_writable(folder: Path) -> None:
 
 #: Frames read from the input per step of the streaming separation (at the model's rate).
 _READ_FRAMES = 65536
+#: Demucs's pieces and their overlap, seconds (:class:`~noisyneuron.models.demucs_backend.ChunkedDemucs`).
+_DEMUCS_PIECE_SECONDS = 60.0
+_DEMUCS_OVERLAP_SECONDS = 8.0
 
 
-def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: dict[str, Path], inputs, progress: bool) -> tuple[float, int]:
-    """Our model from disk to disk: the file is decoded, separated (state carried,
-    :class:`~noisyneuron.models.apply.ChunkedSeparation`) and written in pieces, so memory does
-    not grow with its length. Returns (seconds of audio, samples clipped)."""
+def _demucs_run(model, path: Path, rate: int, channels: int):
+    """A :class:`~noisyneuron.models.demucs_backend.ChunkedDemucs` for ``path``, normalised by
+    the whole file's mono mix (one quick decoding pass first, as Demucs's own CLI normalises)."""
+    from noisyneuron.models.demucs_backend import ChunkedDemucs, demucs_normalisation
+    from noisyneuron.realtime.files import FileSource
+
+    total = total_squares = 0.0
+    frames = 0
+    block = np.zeros((_READ_FRAMES, channels), dtype=np.float32)
+    with FileSource(path, rate, channels, _READ_FRAMES) as source:
+        while not source.finished:
+            got = source.read_into(block)
+            if got == 0:
+                break
+            ref = block[:got, : min(2, channels)].astype(np.float64).mean(axis=1)
+            total += float(ref.sum())
+            total_squares += float(np.dot(ref, ref))
+            frames += got
+    return ChunkedDemucs(model, rate, channels, demucs_normalisation(total, total_squares, frames),
+                         piece_seconds=_DEMUCS_PIECE_SECONDS, overlap_seconds=_DEMUCS_OVERLAP_SECONDS)
+
+
+def _separate_streaming(model: str, separator, path: Path, info, names: list[str], targets: dict[str, Path], inputs,
+                        progress: bool) -> tuple[float, int]:
+    """Separate ``path`` from disk to disk: the file is decoded, separated and written in
+    pieces, so memory does not grow with its length. Our model carries its state across pieces
+    (:class:`~noisyneuron.models.apply.ChunkedSeparation`) and runs at 44.1 or 48 kHz (other
+    rates are resampled to 44.1 kHz and the stems back); Demucs separates overlapping pieces and
+    crossfades them (:class:`~noisyneuron.models.demucs_backend.ChunkedDemucs`) at the file's
+    rate (it resamples to its own inside). Returns (seconds of audio, samples clipped)."""
     from contextlib import ExitStack
 
     from noisyneuron.models.apply import ChunkedSeparation
@@ -215,7 +243,10 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
     from noisyneuron.realtime.files import FileSink, FileSource
 
     file_rate, channels = int(info.sample_rate), int(info.channels)
-    rate = file_rate if file_rate in _NATIVE_RATES else _FALLBACK_RATE
+    if model == "ours":
+        rate = file_rate if file_rate in _NATIVE_RATES else _FALLBACK_RATE
+    else:
+        rate = file_rate
     two_stem = _is_pair(names)
     bar = None
     if progress:
@@ -226,10 +257,10 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
     with ExitStack() as stack:
         if bar is not None:
             stack.callback(bar.close)
+        run = ChunkedSeparation(separator, rate, channels) if model == "ours" else _demucs_run(separator, path, rate, channels)
         source = stack.enter_context(FileSource(path, rate, channels, _READ_FRAMES))
         # the mixture at the file's rate, for mixture - stem (read alongside, frame for frame)
         mixture = stack.enter_context(FileSource(path, file_rate, channels, _READ_FRAMES)) if two_stem else None
-        run = ChunkedSeparation(net, rate, channels)
         back = None
         if rate != file_rate:
             import soxr
@@ -246,6 +277,8 @@ def _separate_ours_streaming(net, path: Path, info, names: list[str], targets: d
                     target = int(round(run.frames_in * file_rate / rate))
                     stems = {k: fit_length(v, max(0, target - written)) for k, v in stems.items()}
             n = len(next(iter(stems.values())))
+            if n == 0:
+                return
             if two_stem:
                 mix = np.zeros((n, channels), dtype=np.float32)
                 mixture.read_into(mix)
@@ -277,29 +310,6 @@ def _is_pair(names: list[str]) -> bool:
     """True for the two-stem outputs (``vocals`` + ``accompaniment``, ``X`` + ``no_X``), whose
     second file is the mixture minus the first."""
     return len(names) == 2 and names[1] in ("accompaniment", f"no_{names[0]}")
-
-
-def _separate_whole(separator, path: Path, info, names: list[str], targets: dict[str, Path], inputs, progress: bool,
-                    read_audio_checked) -> tuple[float, int]:
-    """Demucs, on the whole file in memory at the file's rate (its own segmenting and resampling
-    need it). Returns (seconds of audio, samples clipped)."""
-    from noisyneuron.models.demucs_backend import separate_demucs
-    from noisyneuron.realtime.files import FileSink
-
-    audio, rate, _ = read_audio_checked(path)
-    result = separate_demucs(separator, audio, rate, progress=progress)
-    if _is_pair(names):
-        first = result[names[0]]
-        n = min(len(first), len(audio))
-        files = {names[0]: first, names[1]: audio[:n] - first[:n]}
-    else:
-        files = {name: result[name] for name in names}
-    clipped = 0
-    for name, stem in files.items():
-        with FileSink(targets[name], info.sample_rate, stem.shape[1], inputs=inputs) as sink:
-            sink.write(stem)
-        clipped += sink.clipped
-    return len(audio) / rate, clipped
 
 
 # ----- command line -----------------------------------------------------------------------------

@@ -387,3 +387,64 @@ def test_a_ten_minute_file_peaks_within_one_and_a_half_times_a_one_minute_file(t
         for path in (source, *out.rglob("*.wav")):
             path.unlink()  # 10 minutes of stems are 0.5 GB: not kept while the next run goes
     assert peaks[600] <= 1.5 * peaks[60], peaks
+
+
+def test_chunked_demucs_pieces_and_crossfades_line_up():
+    """ChunkedDemucs's bookkeeping, with a pointwise stand-in for the model: every output frame
+    is the stand-in of its own input frame, whatever the push sizes, through every crossfade."""
+    from types import SimpleNamespace
+
+    from noisyneuron.models.demucs_backend import ChunkedDemucs
+
+    audio = _noise(10_000, 2, seed=9)
+    run = ChunkedDemucs(SimpleNamespace(sources=("a", "b")), 1000, 2, (0.0, 1.0), piece_seconds=1.5, overlap_seconds=0.4)
+    pieces = []
+    run._separate = lambda x: (pieces.append(len(x)), {"a": 0.25 * x, "b": 0.75 * x})[1]
+    rng = np.random.default_rng(2)
+    parts, a = [], 0
+    while a < len(audio):
+        n = int(rng.integers(1, 2500))
+        parts.append(run.push(audio[a : a + n]))
+        a += n
+    parts.append(run.finish())
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("a", "b")}
+    np.testing.assert_allclose(out["a"], 0.25 * audio, atol=1e-6)
+    np.testing.assert_allclose(out["b"], 0.75 * audio, atol=1e-6)
+    assert run.frames_in == run.frames_out == len(audio)
+    assert pieces == [1500] * 8 + [1200]  # 1500 each, 1100 new frames per piece, the rest last
+    with pytest.raises(RuntimeError):
+        run.push(audio[:10])
+
+
+def test_chunked_demucs_is_separate_demucs_on_a_short_signal(tiny_demucs_file):
+    from noisyneuron.models.demucs_backend import ChunkedDemucs, demucs_normalisation, load_demucs, separate_demucs
+
+    model = load_demucs(tiny_demucs_file)
+    audio = _noise(30_000, 2, seed=4) + 0.05
+    ref = audio.astype(np.float64).mean(axis=1)
+    norm = demucs_normalisation(ref.sum(), float(ref @ ref), len(ref))
+    assert norm[0] == pytest.approx(ref.mean()) and norm[1] == pytest.approx(ref.std(ddof=1))
+    run = ChunkedDemucs(model, 44100, 2, norm)
+    parts = [run.push(audio[:12_345]), run.push(audio[12_345:]), run.finish()]
+    whole = separate_demucs(model, audio, 44100)
+    for name in model.sources:
+        np.testing.assert_allclose(np.concatenate([p[name] for p in parts]), whole[name], atol=1e-5)
+
+
+def test_separate_demucs_streams_a_file_longer_than_a_piece(tiny_demucs_file, tmp_path, monkeypatch):
+    import noisyneuron.separate as separate_module
+
+    monkeypatch.setattr(separate_module, "_DEMUCS_PIECE_SECONDS", 1.0)
+    monkeypatch.setattr(separate_module, "_DEMUCS_OVERLAP_SECONDS", 0.25)
+    song = tmp_path / "long.wav"
+    audio = _noise(44100 * 3 + 123, 2, seed=5)
+    sf.write(str(song), audio, 44100, subtype="FLOAT")
+    separate_files([song], tmp_path / "o", stems="2", model="demucs", demucs_weights=tiny_demucs_file, progress=False)
+    _check_pair(tmp_path / "o" / "long", "vocals", "accompaniment", song)
+    vocals, rate = sf.read(str(tmp_path / "o" / "long" / "vocals.wav"), dtype="float32")
+    assert rate == 44100 and vocals.shape == audio.shape and np.isfinite(vocals).all()
+    from noisyneuron.models.demucs_backend import load_demucs, separate_demucs
+
+    whole = separate_demucs(load_demucs(tiny_demucs_file), audio, 44100)["vocals"]
+    error = np.sum((vocals - whole) ** 2) / np.sum(whole**2)
+    assert error < 0.1, error  # pieces with 0.25 s of crossfade stay close to the whole-file pass

@@ -15,7 +15,9 @@ separator; ``noisyneuron separate --model demucs`` uses it. Weights are never do
   ``955717e8-8726e21a.th`` from ``https://dl.fbaipublicfiles.com/demucs/``). When neither has the
   weights it raises a one-line :class:`~noisyneuron.errors.UserError` that says where to get them.
 
-:func:`separate_demucs` runs a loaded model on a ``(frames, channels)`` array at any rate.
+:func:`separate_demucs` runs a loaded model on a ``(frames, channels)`` array at any rate;
+:class:`ChunkedDemucs` runs it over a long signal given in pieces, with memory bounded by the
+piece length (``noisyneuron separate --model demucs`` streams files through it).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from noisyneuron.errors import UserError
 
-__all__ = ["DEFAULT_DEMUCS_MODEL", "load_demucs", "separate_demucs", "demucs_cache_dirs"]
+__all__ = ["DEFAULT_DEMUCS_MODEL", "load_demucs", "separate_demucs", "ChunkedDemucs", "demucs_normalisation", "demucs_cache_dirs"]
 
 #: The pretrained Demucs model used when none is named (4 stems: drums, bass, other, vocals).
 DEFAULT_DEMUCS_MODEL = "htdemucs"
@@ -177,7 +179,19 @@ def _load_pretrained(name: str):
     return BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
 
-def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool = False) -> dict[str, np.ndarray]:
+def demucs_normalisation(reference_sum: float, reference_sum_squares: float, frames: int) -> tuple[float, float]:
+    """``(mean, std)`` of the mono reference Demucs normalises by (the mean of the first two
+    channels, or the one channel), from its sum and sum of squares over ``frames`` samples, as
+    ``torch.std`` gives them (unbiased); ``(0.0, 1.0)`` for fewer than two samples."""
+    if frames < 2:
+        return 0.0, 1.0
+    mean = reference_sum / frames
+    variance = max(0.0, (reference_sum_squares - frames * mean * mean) / (frames - 1))
+    return float(mean), float(np.sqrt(variance))
+
+
+def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool = False,
+                    normalisation: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
     """Separate a whole signal with a Demucs model.
 
     The audio is resampled (soxr, HQ) to ``model.samplerate`` (44.1 kHz for htdemucs) when its
@@ -194,6 +208,8 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
         audio: float ``(frames, channels)`` samples (1-D: mono, stems returned 1-D).
         sample_rate: Hz.
         progress: Demucs's tqdm bar over its segments (on stderr).
+        normalisation: ``(mean, std)`` of the mono mix to normalise by (default: this audio's;
+            a piece of a longer file passes the whole file's, :func:`demucs_normalisation`).
 
     Returns:
         ``{stem: float32 (frames, channels)}`` in ``model.sources`` order (htdemucs: drums, bass,
@@ -221,9 +237,12 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
         if resample:
             net_in = soxr.resample(np.ascontiguousarray(net_in), sample_rate, model_rate, quality="HQ")
         wav = torch.from_numpy(np.ascontiguousarray(net_in.T, dtype=np.float32))  # (C, T)
-        ref = wav.mean(0)
-        mean = float(ref.mean())
-        std = float(ref.std()) if ref.numel() > 1 else 0.0
+        if normalisation is None:
+            ref = wav.mean(0)
+            mean = float(ref.mean())
+            std = float(ref.std()) if ref.numel() > 1 else 0.0
+        else:
+            mean, std = float(normalisation[0]), float(normalisation[1])
         std = std + 1e-8
         mix = ((wav - mean) / std)[None]
         with torch.inference_mode():
@@ -248,3 +267,85 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
     if one_d:
         return {name: a[:, 0] for name, a in out.items()}
     return out
+
+
+class ChunkedDemucs:
+    """Demucs over a signal given in pieces: ``push`` samples in, the stems of the final samples out.
+
+    Demucs is not causal (it looks seconds ahead and behind), so the signal is cut into pieces of
+    ``piece_seconds`` that overlap by ``overlap_seconds``; each piece is separated on its own
+    (:func:`separate_demucs`, with the whole signal's ``normalisation``) and the overlaps are
+    crossfaded linearly, so each output frame comes mostly from the piece in which it has the
+    most context. Memory is bounded by one piece (plus Demucs's own working set), whatever the
+    signal's length. A signal no longer than one piece gives exactly :func:`separate_demucs`'s
+    result.
+
+    Args:
+        model: from :func:`load_demucs`.
+        sample_rate: of the samples pushed, Hz.
+        channels: of the samples pushed.
+        normalisation: ``(mean, std)`` of the whole signal's mono mix (:func:`demucs_normalisation`).
+        piece_seconds: length of each piece, seconds, overlap included (default 60).
+        overlap_seconds: overlap of consecutive pieces, seconds (default 8: one htdemucs segment).
+
+    Attributes:
+        stems: the model's stem names, in the order of the dicts returned.
+        frames_in / frames_out: samples pushed / returned so far.
+    """
+
+    def __init__(self, model, sample_rate: float, channels: int, normalisation: tuple[float, float],
+                 piece_seconds: float = 60.0, overlap_seconds: float = 8.0) -> None:
+        self.model = model
+        self.sample_rate = float(sample_rate)
+        self.channels = int(channels)
+        self.normalisation = (float(normalisation[0]), float(normalisation[1]))
+        self.stems = tuple(model.sources)
+        self.overlap = max(1, int(round(overlap_seconds * self.sample_rate)))
+        self.piece = max(2 * self.overlap, int(round(piece_seconds * self.sample_rate)))
+        self._pending = np.zeros((0, self.channels), dtype=np.float32)  # input from the next piece's start
+        self._tail: dict[str, np.ndarray] | None = None  # stems of the pending input's first overlap frames
+        self._finished = False
+        self.frames_in = 0
+        self.frames_out = 0
+
+    def _separate(self, piece: np.ndarray) -> dict[str, np.ndarray]:
+        return separate_demucs(self.model, piece, self.sample_rate, normalisation=self.normalisation)
+
+    def _emit(self, stems: dict[str, np.ndarray], keep: int) -> dict[str, np.ndarray]:
+        """Crossfade the held tail into ``stems``' head; return all but the last ``keep`` frames
+        and hold those as the new tail."""
+        n = len(next(iter(stems.values())))
+        if self._tail is not None:
+            t = len(next(iter(self._tail.values())))
+            fade_in = ((np.arange(t, dtype=np.float32) + 0.5) / t)[:, None]
+            stems = {k: np.concatenate([self._tail[k] * (1.0 - fade_in) + v[:t] * fade_in, v[t:]]) for k, v in stems.items()}
+        out = {k: v[: n - keep] for k, v in stems.items()}
+        self._tail = {k: v[n - keep :].copy() for k, v in stems.items()} if keep else None
+        self.frames_out += n - keep
+        return out
+
+    def push(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        """Add ``(frames, channels)`` samples; returns ``{stem: (frames', channels)}`` for the
+        samples whose stems are final now (none until a whole piece has come in)."""
+        if self._finished:
+            raise RuntimeError("ChunkedDemucs.finish() was called; make a new one")
+        x = np.asarray(audio, dtype=np.float32).reshape(-1, self.channels)
+        self.frames_in += len(x)
+        self._pending = np.concatenate([self._pending, x])
+        parts = []
+        while len(self._pending) > self.piece:  # more is known to follow: this piece is not the last
+            piece = self._pending[: self.piece]
+            parts.append(self._emit(self._separate(piece), keep=self.overlap))
+            self._pending = self._pending[self.piece - self.overlap :].copy()
+        if not parts:
+            return {k: np.zeros((0, self.channels), dtype=np.float32) for k in self.stems}
+        return {k: np.concatenate([p[k] for p in parts]) for k in self.stems}
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """The stems of every sample not returned yet; no more pushes after this."""
+        self._finished = True
+        if not len(self._pending):  # nothing was pushed (a held tail always has input after it)
+            return {k: np.zeros((0, self.channels), dtype=np.float32) for k in self.stems}
+        out = self._emit(self._separate(self._pending), keep=0)
+        self._pending = np.zeros((0, self.channels), dtype=np.float32)
+        return out
