@@ -111,6 +111,10 @@ class EngineStats:
             from each end: while the output plays silence, the input it would have carried piles
             up and is dropped; so they are not added).
         lost_share: ``lost_seconds / run_seconds``, 0..1.
+
+    The four loss figures come from the rtmixer backend's rings; ``backend="callback"`` (the
+    benchmark's peer) has no rings, processes every block the device asks for in place, and
+    its glitches show only as ``xruns`` (PortAudio's status flags), so it reports them as 0.
     """
 
     blocks: int = 0
