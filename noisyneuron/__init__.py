@@ -1,14 +1,21 @@
 """NoisyNeuron: a real-time audio host for live karaoke, stem control and source monitoring.
 
-Packages, in import order (each imports only those above it):
+Floors, bottom up; each imports only those below it (the import-linter contract in
+``pyproject.toml``, run by ``tests/test_layers.py``):
 
+- ``noisyneuron.errors``: the one-line error types every floor may raise.
 - ``noisyneuron.dsp``: numba-accelerated signal processing (STFT, masks, centre extraction,
-  features, meters). Imports nothing of ours.
-- ``noisyneuron.models``: neural models built on ``dsp``.
-- ``noisyneuron.realtime``: the processor contract, the chain (host), the audio engine, files.
-- ``noisyneuron.tui`` and ``noisyneuron.cli``: control surfaces on top.
-
-``noisyneuron.errors`` is a leaf module every layer may import.
+  features, meters).
+- ``noisyneuron.audio``: audio file I/O (read, stream, write atomically); ``noisyneuron.demo``,
+  the bundled demo song.
+- ``noisyneuron.models``: the neural models, their training and the data set builders.
+- ``noisyneuron.realtime``: the processor contract, the chain, the audio engine, devices, the
+  display tap, recording takes.
+- ``noisyneuron.control``: the control surface, OSC, MIDI, config, the live session and the
+  engine host process.
+- ``noisyneuron.tui``, ``noisyneuron.separate``, ``noisyneuron.classify``,
+  ``noisyneuron.evaluation``: the terminal UI and the file commands.
+- ``noisyneuron.bench``, then ``noisyneuron.cli`` on top.
 """
 
 __version__ = "0.1.0"

@@ -136,7 +136,7 @@ def classify_files(inputs: list[str], net=None, plot: str | None = None, progres
     "segments", "rtf"}`` (see :func:`segments_of`). Every input is checked first: a missing or
     unreadable file is a one-line :class:`UserError` before any work."""
     from noisyneuron.models.classifier import batch_decisions, load_classifier
-    from noisyneuron.realtime.files import audio_info, read_audio_checked
+    from noisyneuron.audio.files import audio_info, read_audio_checked
 
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -267,7 +267,8 @@ def main_calibrate(argv: list[str]) -> int:
     Prompts before each label only when standard input is a terminal and ``--yes`` is not given:
     otherwise (a script, a pipe, a test) it records label after label without waiting."""
     from noisyneuron.models.classifier import DEFAULT_STREAM, default_profile_path, load_classifier
-    from noisyneuron.models.classifier_calibration import calibrate, record_from_device, recordings_from_folder
+    from noisyneuron.models.classifier_calibration import calibrate, recordings_from_folder
+    from noisyneuron.realtime.recording import record_from_device
 
     parser = calibrate_parser()
     parser.epilog += f"\nprofile: {default_profile_path()} ($XDG_CONFIG_HOME or $NOISYNEURON_CLASSIFIER_PROFILE move it)\n"

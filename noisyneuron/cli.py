@@ -51,7 +51,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def _looks_like_file(spec: str | None) -> bool:
     if spec is None:
         return False
-    from noisyneuron.realtime.files import SUPPORTED_EXTENSIONS
+    from noisyneuron.audio.files import SUPPORTED_EXTENSIONS
 
     return os.sep in spec or Path(spec).suffix.lower().lstrip(".") in {
         e.lower().lstrip(".") for e in SUPPORTED_EXTENSIONS
@@ -98,7 +98,7 @@ def run_demo(chain_name: str, out_dir: Path, settings: list[str], seconds: float
     """Render the bundled demo song, run it through ``chain_name`` offline, write both files."""
     from noisyneuron.demo import make_demo_mix
     from noisyneuron.realtime.chains import apply_settings, build_chain
-    from noisyneuron.realtime.files import FileSink
+    from noisyneuron.audio.files import FileSink
     from noisyneuron.realtime.offline import process_array
 
     sample_rate = 44100
@@ -279,9 +279,9 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -> int:
-    """The terminal UI here, the engine in its own process (noisyneuron.tui.host), OSC between."""
+    """The terminal UI here, the engine in its own process (noisyneuron.control.host), OSC between."""
     from noisyneuron.tui.app import NoisyNeuronApp
-    from noisyneuron.tui.host import RemoteSession
+    from noisyneuron.control.host import RemoteSession
 
     osc = _osc_settings(config, args)
     if not args.quiet:
@@ -351,7 +351,7 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
     from noisyneuron.control.surface import ControlSurface
     from noisyneuron.realtime.chains import apply_settings
     from noisyneuron.realtime.devices import resolve_device
-    from noisyneuron.realtime.files import FileSink, FileSource
+    from noisyneuron.audio.files import FileSink, FileSource
 
     chain = _build_chain(args, input_is_file=_looks_like_file(args.input) and not _looks_like_file(args.output))
     if apply_chain_parameters(ControlSurface(chain), config, args.chain):

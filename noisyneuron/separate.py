@@ -126,7 +126,7 @@ def separate_files(
             ``stems``/``model``/``output_format``, missing Demucs weights, or an output that
             cannot be written.
     """
-    from noisyneuron.realtime.files import audio_info, check_not_an_input
+    from noisyneuron.audio.files import audio_info, check_not_an_input
 
     model = str(model).strip().lower()
     if model not in MODELS:
@@ -210,7 +210,7 @@ def _demucs_run(model, path: Path, rate: int, channels: int):
     """A :class:`~noisyneuron.models.demucs_backend.ChunkedDemucs` for ``path``, normalised by
     the whole file's mono mix (one quick decoding pass first, as Demucs's own CLI normalises)."""
     from noisyneuron.models.demucs_backend import ChunkedDemucs, demucs_normalisation
-    from noisyneuron.realtime.files import FileSource
+    from noisyneuron.audio.files import FileSource
 
     total = total_squares = 0.0
     frames = 0
@@ -240,7 +240,7 @@ def _separate_streaming(model: str, separator, path: Path, info, names: list[str
 
     from noisyneuron.models.apply import ChunkedSeparation
     from noisyneuron.models.data.augment import fit_length
-    from noisyneuron.realtime.files import FileSink, FileSource
+    from noisyneuron.audio.files import FileSink, FileSource
 
     file_rate, channels = int(info.sample_rate), int(info.channels)
     if model == "ours":
@@ -298,7 +298,7 @@ def _separate_streaming(model: str, separator, path: Path, info, names: list[str
             if bar is not None:
                 bar.update(got / rate)
         if run.frames_in == 0:
-            from noisyneuron.realtime.files import AudioFileError
+            from noisyneuron.audio.files import AudioFileError
 
             raise AudioFileError(f"{path} holds no audio (0 frames); pick another file")
         emit(run.finish(), last=True)

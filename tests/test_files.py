@@ -1,4 +1,4 @@
-"""Reading, streaming and atomic writing of audio files (noisyneuron.realtime.files)."""
+"""Reading, streaming and atomic writing of audio files (noisyneuron.audio.files)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import soundfile as sf
 import soxr
 
 from noisyneuron.errors import AudioFileError, UserError
-from noisyneuron.realtime.files import (
+from noisyneuron.audio.files import (
     SUPPORTED_EXTENSIONS,
     FileSink,
     FileSource,

@@ -9,7 +9,7 @@ import soundfile as sf
 from noisyneuron.dsp.delay import DelayLine
 from noisyneuron.errors import AudioFileError
 from noisyneuron.realtime.chain import Chain
-from noisyneuron.realtime.files import audio_info, read_audio
+from noisyneuron.audio.files import audio_info, read_audio
 from noisyneuron.realtime.offline import OfflineReport, process_array, process_file
 from noisyneuron.realtime.processor import Processor
 

@@ -16,7 +16,7 @@ import soundfile as sf
 from noisyneuron.control.osc import OscClient
 from noisyneuron.demo import make_demo_mix
 from noisyneuron.realtime.chains import build_chain
-from noisyneuron.realtime.files import FileSource
+from noisyneuron.audio.files import FileSource
 from noisyneuron.tui.app import NoisyNeuronApp
 from noisyneuron.tui.widgets import ControlsPanel, MeterPanel, SpectrumPanel
 
@@ -67,7 +67,7 @@ async def test_ui_in_process_on_a_real_engine(jack_server, song, tmp_path):
 async def test_ui_with_the_engine_in_its_own_process(jack_server, song, tmp_path):
     """What `noisyneuron live` runs: the UI's controls reach the engine host over OSC, a DAW's
     changes reach the UI, meters and spectrum come through shared memory."""
-    from noisyneuron.tui.host import RemoteSession
+    from noisyneuron.control.host import RemoteSession
 
     session = RemoteSession({"chain": "centre-cut", "input_file": str(song), "loop": True, "sample_rate": 48000,
                              "blocksize": 256, "settings": ["width=50"], "osc": {"enabled": False}})
@@ -127,7 +127,7 @@ async def test_presets_and_midi_in_the_ui_process_reach_the_engine_host(jack_ser
     from noisyneuron.control.config import save_preset
     from noisyneuron.control.midi import MidiController
     from noisyneuron.control.midi_map import CCMapping, MidiMap, NoteMapping
-    from noisyneuron.tui.host import RemoteSession
+    from noisyneuron.control.host import RemoteSession
 
     save_preset("soft", {"karaoke.vocals": -20.0, "karaoke.width": 60.0}, "centre-cut", tmp_path)
     session = RemoteSession({"chain": "centre-cut", "input_file": str(song), "loop": True, "sample_rate": 48000,
@@ -159,7 +159,7 @@ async def test_presets_and_midi_in_the_ui_process_reach_the_engine_host(jack_ser
 
 
 def test_engine_host_error_is_one_line(jack_server):
-    from noisyneuron.tui.host import EngineHostError, RemoteSession
+    from noisyneuron.control.host import EngineHostError, RemoteSession
 
     with pytest.raises(EngineHostError) as info:
         RemoteSession({"chain": "centre-cut", "input": "no-such-device-xyz", "osc": {"enabled": False}})
@@ -174,7 +174,7 @@ def test_osc_port_taken_is_fatal_only_when_the_command_line_asked(jack_server):
     import socket
 
     from noisyneuron.control.session import describe_osc
-    from noisyneuron.tui.host import EngineHostError, RemoteSession
+    from noisyneuron.control.host import EngineHostError, RemoteSession
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
@@ -295,7 +295,7 @@ def test_live_headless_takes_osc_midi_and_a_preset_from_the_config(jack_server, 
 def test_engine_host_on_a_disk_that_fills_reports_the_failure_and_keeps_the_take(jack_server, small_disk):
     """What `noisyneuron live --output` runs with the UI: the engine host stops on the failed write,
     names no file as written, and says how it failed (the UI then prints it and exits non-zero)."""
-    from noisyneuron.tui.host import RemoteSession
+    from noisyneuron.control.host import RemoteSession
 
     disk = small_disk(256)  # under a second of 24-bit stereo at 48 kHz
     take = disk / "take.wav"

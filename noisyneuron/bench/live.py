@@ -10,7 +10,7 @@ with music), once per mode:
   terminal output (escape sequences and all) and counts it instead of writing it to a terminal:
   the UI's whole Python work, GIL included;
 - ``tui-process``: what ``noisyneuron live`` runs: the engine in its own process
-  (:mod:`noisyneuron.tui.host`, with its OSC server), the same UI in this one, controls over OSC,
+  (:mod:`noisyneuron.control.host`, with its OSC server), the same UI in this one, controls over OSC,
   meters and the spectrum's samples through shared memory.
 
 For each: xruns (PortAudio over/underflows; and the JACK server's own count when the JACK-Client
@@ -150,7 +150,7 @@ def _run_tui(session, warmup: float, seconds: float, server: _ServerXruns) -> tu
 
 def _run_tui_process(spec: dict, warmup: float, seconds: float, server: _ServerXruns) -> tuple[dict, dict]:
     """The product's architecture: the engine host in a child process, the UI here over OSC."""
-    from noisyneuron.tui.host import RemoteSession
+    from noisyneuron.control.host import RemoteSession
 
     session = RemoteSession(spec)
     try:
@@ -183,7 +183,7 @@ def run_live_bench(seconds: float = 10.0, chain: str = "separator", blocksize: i
     from noisyneuron.control.session import LiveSession
     from noisyneuron.realtime.chains import build_chain
     from noisyneuron.realtime.devices import resolve_device
-    from noisyneuron.realtime.files import FileSource
+    from noisyneuron.audio.files import FileSource
     from noisyneuron.tui.app import DEFAULT_POLL_HZ
 
     for mode in modes:

@@ -53,7 +53,7 @@ class LiveSession:
         #: the recent output for displays (None when ``display`` is off)
         self.tap = None
         if display:
-            from noisyneuron.tui.spectrum import SampleTap
+            from noisyneuron.realtime.tap import SampleTap
 
             self.tap = SampleTap(tap_size)
         self.input_spec = input

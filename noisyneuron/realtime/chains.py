@@ -137,7 +137,7 @@ def source_channels(spec: object, is_file: bool) -> int | None:
     cannot be told yet (the error comes from opening it, later, with its own message)."""
     try:
         if is_file:
-            from noisyneuron.realtime.files import audio_info
+            from noisyneuron.audio.files import audio_info
 
             return int(audio_info(spec).channels)
         from noisyneuron.realtime.devices import resolve_device

@@ -277,8 +277,8 @@ class Engine:
     """Runs a chain live between an input and an output.
 
     Each end is a device (index, part of a name, or None for the default) or a file object
-    (:class:`~noisyneuron.realtime.files.FileSource` for the input,
-    :class:`~noisyneuron.realtime.files.FileSink` for the output). At least one end must be a
+    (:class:`~noisyneuron.audio.files.FileSource` for the input,
+    :class:`~noisyneuron.audio.files.FileSink` for the output). At least one end must be a
     device: it provides the clock.
 
     Args:

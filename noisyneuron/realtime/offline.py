@@ -8,7 +8,7 @@ up sample-exactly with the input and has the input's length.
 
 :func:`process_array` is the in-memory form; :func:`process_file` streams a file through the same
 block loop (:class:`_AlignedRunner`) and writes the result atomically with
-:class:`~noisyneuron.realtime.files.FileSink`.
+:class:`~noisyneuron.audio.files.FileSink`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from noisyneuron.realtime.chain import Chain
-from noisyneuron.realtime.files import FileSink, FileSource, audio_info, check_not_an_input
+from noisyneuron.audio.files import FileSink, FileSource, audio_info, check_not_an_input
 
 __all__ = ["OfflineReport", "process_array", "process_file"]
 
@@ -209,10 +209,10 @@ def process_file(
     """Run a file through ``chain`` faster than real time and write the result.
 
     The input is streamed from disk (resampled to ``sample_rate`` and mapped to ``channels`` by
-    :class:`~noisyneuron.realtime.files.FileSource`), run through the block loop that
+    :class:`~noisyneuron.audio.files.FileSource`), run through the block loop that
     :func:`process_array` uses (same latency alignment: the output has the input's length and
     lines up sample-exactly), and written with
-    :class:`~noisyneuron.realtime.files.FileSink`: the output appears at ``output_path`` only
+    :class:`~noisyneuron.audio.files.FileSink`: the output appears at ``output_path`` only
     when complete. On Ctrl-C (KeyboardInterrupt) or any error, nothing new is left at
     ``output_path`` (an earlier file there is untouched), the unfinished output is kept as
     ``<name>.incomplete<ext>`` and the exception is re-raised. The output may not be the input,
@@ -226,7 +226,7 @@ def process_file(
         sample_rate: processing and output rate in Hz; ``None`` keeps the input file's rate.
         channels: processing and output channel count.
         progress: show a tqdm progress bar (in seconds of audio) on stderr, when it is a terminal.
-        subtype: output subtype (see :class:`~noisyneuron.realtime.files.FileSink`).
+        subtype: output subtype (see :class:`~noisyneuron.audio.files.FileSink`).
 
     Raises:
         AudioFileError: a bad input or output file, or an output that would overwrite the input

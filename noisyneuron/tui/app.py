@@ -1,7 +1,7 @@
 """The terminal UI of ``noisyneuron live`` (Textual).
 
 The app takes a session: by default (what ``noisyneuron live`` runs) a
-:class:`~noisyneuron.tui.host.RemoteSession`, the engine in its own process with the UI as an OSC
+:class:`~noisyneuron.control.host.RemoteSession`, the engine in its own process with the UI as an OSC
 client (measured with ``noisyneuron bench live``: in the engine's process the UI's Python code
 costs the neural chains late blocks, see the README); with ``--ui-in-process`` a
 :class:`~noisyneuron.control.session.LiveSession` in this process. It never touches the audio

@@ -1,7 +1,7 @@
 """The engine and the terminal UI in two processes: the UI is just another control client.
 
 ``noisyneuron live`` with its terminal UI starts the engine in a child process, the *engine host*
-(``python -m noisyneuron.tui.host``), and draws the UI in its own process. Measured with
+(``python -m noisyneuron.control.host``), and draws the UI in its own process. Measured with
 ``noisyneuron bench live`` (README, "Terminal UI"): Python UI code in the engine's process holds
 the GIL that the processing thread needs between its numba and torch calls, and the neural
 separator then delivers blocks late; in its own process the UI costs the audio only its CPU time.
@@ -168,8 +168,8 @@ def _build_host_session(spec: dict, block: DisplayBlock):
     from noisyneuron.control.session import LiveSession
     from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
     from noisyneuron.realtime.devices import resolve_device
-    from noisyneuron.realtime.files import FileSink, FileSource
-    from noisyneuron.tui.spectrum import SampleTap
+    from noisyneuron.audio.files import FileSink, FileSource
+    from noisyneuron.realtime.tap import SampleTap
 
     if spec.get("output_file") or not spec.get("input_file"):
         channels = source_channels(spec.get("input"), is_file=False)
@@ -276,7 +276,7 @@ def _finite(x):
 
 
 def host_main(argv: list[str] | None = None) -> int:
-    """The engine host: ``python -m noisyneuron.tui.host SPEC_JSON DISPLAY_FILE``."""
+    """The engine host: ``python -m noisyneuron.control.host SPEC_JSON DISPLAY_FILE``."""
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(argv[0])
     block = DisplayBlock(argv[1])
@@ -463,7 +463,7 @@ class _HostProcess:
         self.stderr_lines: deque[str] = deque(maxlen=200)
         self.final: dict | None = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "noisyneuron.tui.host", json.dumps(spec), str(display_path)],
+            [sys.executable, "-m", "noisyneuron.control.host", json.dumps(spec), str(display_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # the terminal's signals (tmux closing) go to the UI, which stops us
         )
@@ -743,7 +743,7 @@ class RemoteSession:
             self._adopt(host, block, spec)
 
     def _use_block(self, block: DisplayBlock) -> None:
-        from noisyneuron.tui.spectrum import SampleTap
+        from noisyneuron.realtime.tap import SampleTap
 
         self.block = block
         self.tap = SampleTap(ring=block.tap_ring, index=block.tap_index)

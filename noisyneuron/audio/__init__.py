@@ -1,0 +1,4 @@
+"""Audio file I/O on the ground floor, beside ``dsp``: reading any file at any rate and channel
+count with clear one-line errors (:func:`~noisyneuron.audio.files.read_audio_checked`),
+streaming it from disk (:class:`~noisyneuron.audio.files.FileSource`), and writing it
+atomically (:class:`~noisyneuron.audio.files.FileSink`). Imports only ``dsp`` and ``errors``."""
