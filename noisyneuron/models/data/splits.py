@@ -51,6 +51,12 @@ PACKAGE_SPLITS = {
     "festvox-ru": "test",  # one real male speaker (unit-selection recordings)
     "scratch": "test",  # real isolated singing: the only real singing here
     "musescore-general-soundfont": "test",  # sampled real choir and voice patches
+    # real sound effects, ambiences and game music (the classifier's held-out-source evaluation):
+    # every other such package trains, whole
+    "redeclipse-data": "test",  # ambience loops (wind, water, fire, machines), effects, music
+    "supertux-data": "test",  # rain, thunder, waterfall, lava, effects; music
+    "xmoto-data": "test",  # music
+    "freedroidrpg-data": "valid",  # effects, music
 }
 
 
