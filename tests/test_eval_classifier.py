@@ -162,3 +162,40 @@ def test_silero_vad_sits_beside_the_four_class_systems(fixture_dir, tmp_path):
     # silence is never speech to a VAD
     assert r["confusion"]["counts"][CLASSES.index("silence")][1] == 3
     assert (tmp_path / "confusion-silero-vad.png").is_file()
+
+
+def test_real_recordings_are_reported_apart_and_leaks_are_named(fixture_dir, tmp_path):
+    import shutil
+
+    root = tmp_path / "set"
+    shutil.copytree(fixture_dir, root)
+    # the test split's music and noise clips become "real recordings" of two packages
+    real = set()
+    for label, package in (("music", "pkg-music"), ("noise", "pkg-noise")):
+        for k, path in enumerate(sorted((root / "test" / label).glob("*.json"))):
+            meta = json.loads(path.read_text())
+            meta["sources"] = [{"kind": "recording", "id": f"{package}:{k}.ogg", "package": package, "licence": "GPL-2+"}]
+            path.write_text(json.dumps(meta))
+            real.add(meta["id"])
+    out = tmp_path / "report"
+    report = ev.evaluate_classifiers(root, ["energy-baseline"], "test", out, progress=False)
+    r = report["systems"]["energy-baseline"]
+    groups = r["by_origin"]
+    assert set(groups) == {"real", "synthetic"}
+    assert groups["real"]["clips"] == len(real) == 6 and groups["synthetic"]["clips"] == 6
+    assert groups["real"]["packages"] == {"pkg-music": 3, "pkg-noise": 3}
+    # the group's accuracy is that of its clips' decisions, nothing else
+    mine = [c for c in r["clip_results"] if c["id"] in real]
+    assert all(c["origin"] == "real" for c in mine)
+    assert groups["real"]["accuracy"] == pytest.approx(np.mean([c["decided"] == c["label"] for c in mine]))
+    assert groups["real"]["per_class"]["speech"]["support"] == 0 and groups["real"]["per_class"]["music"]["support"] == 3
+    text = (out / "classifier.md").read_text()
+    assert "energy-baseline on real recordings | 6 |" in text and "no package, speaker or source is in two splits" in text
+    assert report["split_leaks"] == []
+    # a recording of the same package in train: the report names the leak
+    meta = json.loads(sorted((root / "train" / "music").glob("*.json"))[0].read_text())
+    meta["sources"] = [{"kind": "recording", "id": "pkg-music:99.ogg", "package": "pkg-music", "licence": "GPL-2+"}]
+    sorted((root / "train" / "music").glob("*.json"))[0].write_text(json.dumps(meta))
+    report = ev.evaluate_classifiers(root, ["energy-baseline"], "test", out, progress=False)
+    assert len(report["split_leaks"]) == 1 and report["split_leaks"][0].startswith("package pkg-music is in splits test, train")
+    assert "**1 in two splits**" in (out / "classifier.md").read_text()

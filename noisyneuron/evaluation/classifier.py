@@ -32,6 +32,14 @@ Metrics (:func:`evaluate_classifiers`):
   seconds.
 - **real-time factor**: processing seconds per audio second over the clip-level pass (lower is
   faster; 0.01 = 100x faster than real time), one thread.
+- **by origin**: the clip-level metrics again for the clips of **real recordings** (every source
+  recorded: music, voices, effects; in a test split built by the classification builder these come
+  from packages and speakers training never heard, whole) and for the **synthetic** clips (a
+  generator or TTS voice in them; silence), each with the packages or generators it holds. The
+  real-recording figure is the one that counts; the whole split's is reported beside it.
+- **split leaks**: :func:`~noisyneuron.models.data.disjoint.classification_leaks` over the
+  evaluated set (and a training set, if given): any package, speaker or source in two splits is
+  listed in the report and on stderr.
 
 Writes ``classifier.md``, ``classifier.json`` and ``confusion-<system>.png`` into the output
 folder.
@@ -419,6 +427,12 @@ class _Clip:
     id: str
     label: str
     audio: np.ndarray
+    origin: str = "synthetic"
+    packages: tuple[str, ...] = ()
+
+
+#: Clip origins reported apart, in order: real recordings first (the figure that counts).
+ORIGINS = ("real", "synthetic")
 
 
 def _load_clips(data_dir: Path, split: str, max_clips: int | None) -> list[_Clip]:
@@ -427,7 +441,9 @@ def _load_clips(data_dir: Path, split: str, max_clips: int | None) -> list[_Clip
     clips = [clips[i] for i in order]
     if max_clips is not None:
         clips = clips[: max(0, int(max_clips))]
-    return [_Clip(c.id, c.label, c.load()) for c in clips]
+    from noisyneuron.models.data.classification import clip_origin
+
+    return [_Clip(c.id, c.label, c.load(), clip_origin(c.meta), tuple(sorted({s.get("package", "?") for s in c.meta.get("sources", [])}))) for c in clips]
 
 
 def _resample(x: np.ndarray, rate: int) -> np.ndarray:
@@ -471,7 +487,7 @@ def _evaluate_one(system: ClassifierSystem, clips: list[_Clip], progress: bool) 
             decided = classes[-1]
         confusion[CLASSES.index(clip.label), col[decided]] += 1
         speech[0 if clip.label == "speech" else 1, 0 if decided == "speech" else 1] += 1
-        clip_results.append({"id": clip.id, "label": clip.label, "decided": decided})
+        clip_results.append({"id": clip.id, "label": clip.label, "decided": decided, "origin": clip.origin})
     if bar is not None:
         bar.close()
     # the square confusion over the system's classes (true labels mapped onto them)
@@ -482,6 +498,11 @@ def _evaluate_one(system: ClassifierSystem, clips: list[_Clip], progress: bool) 
             square[col[mapped]] += confusion[i]
     scores = prf(square)
     sp = prf(speech)
+    groups = {}
+    for origin in ORIGINS:
+        members = [(c, r) for c, r in zip(clips, clip_results) if c.origin == origin]
+        if members:
+            groups[origin] = _group_scores(members, classes, col)
     # latency over one continuous stream
     system.reset()
     stream_labels = []
@@ -520,7 +541,33 @@ def _evaluate_one(system: ClassifierSystem, clips: list[_Clip], progress: bool) 
             "settle_s": SETTLE_SECONDS,
         },
         "realtime_factor": processing / audio_seconds if audio_seconds > 0 else None,
+        "by_origin": groups,
         "clip_results": clip_results,
+    }
+
+
+def _group_scores(members: list, classes: tuple[str, ...], col: dict[str, int]) -> dict:
+    """Clip-level scores of a subset of clips: ``members`` are (clip, its result) pairs."""
+    confusion = np.zeros((len(CLASSES), len(classes)), dtype=np.int64)
+    for clip, res in members:
+        confusion[CLASSES.index(clip.label), col[res["decided"]]] += 1
+    square = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for i, label in enumerate(CLASSES):
+        mapped = map_label(label, classes)
+        if mapped is not None:
+            square[col[mapped]] += confusion[i]
+    scores = prf(square)
+    packages: dict[str, int] = {}
+    for clip, _ in members:
+        for pkg in clip.packages:
+            packages[pkg] = packages.get(pkg, 0) + 1
+    return {
+        "clips": len(members),
+        "accuracy": scores["accuracy"],
+        "macro_f1": scores["macro_f1"],
+        "per_class": {c: {"precision": scores["precision"][j], "recall": scores["recall"][j], "f1": scores["f1"][j], "support": int(square[j].sum())} for j, c in enumerate(classes)},
+        "confusion": {"rows": list(CLASSES), "columns": list(classes), "counts": confusion.tolist()},
+        "packages": dict(sorted(packages.items())),
     }
 
 
@@ -569,6 +616,30 @@ def _markdown(report: dict) -> str:
             f"| {r['name']} | {'/'.join(r['classes'])} | {_fmt(r['accuracy'])} | {_fmt(r['macro_f1'])} | {_fmt(r['speech_vs_rest']['accuracy'])} | "
             f"{_fmt(r['speech_vs_rest']['f1'])} | {_fmt(lat['mean_s'], 2)} | {_fmt(lat['median_s'], 2)} | {lat['unsettled_fraction']:.1%} | {_fmt(r['realtime_factor'], 4)} |"
         )
+    origins = [o for o in ORIGINS if any(o in r.get("by_origin", {}) for r in report["systems"].values())]
+    if origins:
+        names = {"real": "real recordings", "synthetic": "synthetic (generators, TTS, silence)"}
+        lines += ["", "By origin, clip level. Real recordings: every source recorded (music, voices, effects); in the test split of a "
+                  "classification-v3 build they come only from packages and speakers that no training clip comes from (held out whole): "
+                  "the figure that counts. Synthetic: our generators and TTS voices, and silence.", "",
+                  "| system | clips | accuracy | macro F1 | F1 " + " / ".join(CLASSES) + " |", "|---|---|---|---|---|"]
+        for origin in origins:
+            for r in report["systems"].values():
+                g = r.get("by_origin", {}).get(origin)
+                if g is None:
+                    continue
+                f1 = " / ".join(_fmt(g["per_class"][c]["f1"]) if c in g["per_class"] and g["per_class"][c]["support"] else "-" for c in CLASSES)
+                lines.append(f"| {r['name']} on {names[origin]} | {g['clips']} | {_fmt(g['accuracy'])} | {_fmt(g['macro_f1'])} | {f1} |")
+        first = next(iter(report["systems"].values()))
+        for origin in origins:
+            g = first.get("by_origin", {}).get(origin)
+            if g is not None:
+                lines += ["", f"{names[origin][0].upper() + names[origin][1:]}: clips per package: " + ", ".join(f"{p} {n}" for p, n in g["packages"].items()) + "."]
+    leaks = report.get("split_leaks")
+    if leaks is not None:
+        roots = ", ".join(f"`{r}`" for r in report.get("leak_check_roots", []))
+        lines += ["", f"Split check over {roots}: " + ("no package, speaker or source is in two splits." if not leaks else f"**{len(leaks)} in two splits**:")]
+        lines += [f"- {x}" for x in leaks[:20]]
     for r in report["systems"].values():
         lines += ["", f"## {r['name']}", "", "| class | precision | recall | F1 | clips |", "|---|---|---|---|---|"]
         for c, v in r["per_class"].items():
@@ -589,6 +660,7 @@ def evaluate_classifiers(
     out_dir: str | Path = Path("reports/classifier"),
     max_clips: int | None = None,
     progress: bool = True,
+    train_data: str | Path | None = None,
 ) -> dict:
     """Evaluate classifier ``systems`` (default: all registered) on ``split`` of a classification set.
 
@@ -599,6 +671,7 @@ def evaluate_classifiers(
         out_dir: where ``classifier.md``, ``classifier.json``, ``confusion-<system>.png`` go.
         max_clips: evaluate only this many clips (the first of a fixed shuffle).
         progress: tqdm bars on stderr.
+        train_data: the training set of the system evaluated: the split check covers it too.
 
     Returns the report (as written to ``classifier.json``). Raises ``UserError`` for a missing
     data set, an empty split or an unknown system.
@@ -624,6 +697,13 @@ def evaluate_classifiers(
         "systems": {},
         "skipped": {},
     }
+    from noisyneuron.models.data.disjoint import classification_leaks
+
+    roots = [data_dir] + ([Path(train_data)] if train_data else [])
+    report["leak_check_roots"] = [str(r) for r in roots]
+    report["split_leaks"] = classification_leaks(roots)
+    for line in report["split_leaks"][:10]:
+        print(f"eval classifier: split leak: {line}", file=sys.stderr)
     for name in names:
         try:
             system = make_system(name)
@@ -649,6 +729,7 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--max-clips", type=int, default=None, metavar="N", help="evaluate only N clips (a fixed shuffle)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--classifier-weights", metavar="FILE", default=None, help="exported classifier weights for the 'ours' system (default: the shipped ones)")
+    parser.add_argument("--train-data", type=Path, default=None, metavar="DIR", help="the classification set the model trained on: the split check covers it too")
 
 
 def cli_main(args) -> int:
@@ -659,7 +740,8 @@ def cli_main(args) -> int:
         from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV
 
         os.environ[CLASSIFIER_WEIGHTS_ENV] = str(Path(args.classifier_weights).resolve())
-    report = evaluate_classifiers(args.data, args.system, args.split, args.out, args.max_clips, progress=not getattr(args, "no_progress", False))
+    report = evaluate_classifiers(args.data, args.system, args.split, args.out, args.max_clips, progress=not getattr(args, "no_progress", False),
+                                  train_data=getattr(args, "train_data", None))
     if not report["systems"]:
         raise UserError("no classifier system could run: " + "; ".join(report["skipped"].values()))
     text = (Path(args.out) / "classifier.md").read_text()
