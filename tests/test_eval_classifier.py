@@ -199,3 +199,23 @@ def test_real_recordings_are_reported_apart_and_leaks_are_named(fixture_dir, tmp
     report = ev.evaluate_classifiers(root, ["energy-baseline"], "test", out, progress=False)
     assert len(report["split_leaks"]) == 1 and report["split_leaks"][0].startswith("package pkg-music is in splits test, train")
     assert "**1 in two splits**" in (out / "classifier.md").read_text()
+
+
+def test_compare_weights_sit_beside_ours(fixture_dir, tmp_path, monkeypatch, capsys):
+    from noisyneuron.models.classifier import SHIPPED_CLASSIFIER
+
+    if not SHIPPED_CLASSIFIER.is_file():
+        pytest.skip("no shipped classifier weights")
+    monkeypatch.setattr(ev, "CLASSIFIER_SYSTEMS", dict(ev.CLASSIFIER_SYSTEMS))
+    parser = argparse.ArgumentParser()
+    ev.add_cli_arguments(parser)
+    base = ["--data", str(fixture_dir), "--out", str(tmp_path), "--max-clips", "4", "--no-progress", "--system", "energy-baseline"]
+    args = parser.parse_args(base + ["--compare-weights", f"previous={SHIPPED_CLASSIFIER}"])
+    assert ev.cli_main(args) == 0
+    report = json.loads((tmp_path / "classifier.json").read_text())
+    assert list(report["systems"]) == ["energy-baseline", "previous"]
+    assert report["systems"]["previous"]["name"] == "previous" and report["systems"]["previous"]["clips"] == 4
+    assert "| previous |" in capsys.readouterr().out
+    for bad in ("previous", f"previous={tmp_path / 'missing.pt'}"):
+        with pytest.raises(UserError):
+            ev.cli_main(parser.parse_args(base + ["--compare-weights", bad]))

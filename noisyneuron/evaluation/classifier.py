@@ -308,14 +308,16 @@ class OurClassifier:
     name = "ours"
     sample_rate = CLASSIFICATION_RATE
 
-    def __init__(self) -> None:
+    def __init__(self, weights: str | Path | None = None, name: str | None = None) -> None:
         import os
 
         from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV, StreamingClassifier, has_shipped_classifier, load_classifier
 
-        if not os.environ.get(CLASSIFIER_WEIGHTS_ENV) and not has_shipped_classifier():
+        if name:
+            self.name = name
+        if weights is None and not os.environ.get(CLASSIFIER_WEIGHTS_ENV) and not has_shipped_classifier():
             raise SystemUnavailable("no classifier weights: train and export some (noisyneuron train classifier --export FILE) and pass --classifier-weights FILE")
-        net = load_classifier(use_profile=False)
+        net = load_classifier(weights, use_profile=False) if weights is not None else load_classifier(use_profile=False)
         self._sc = StreamingClassifier(net, self.sample_rate)
         self.classes = self._sc.labels
         self.hop = self._sc.decision_samples
@@ -729,6 +731,8 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--max-clips", type=int, default=None, metavar="N", help="evaluate only N clips (a fixed shuffle)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--classifier-weights", metavar="FILE", default=None, help="exported classifier weights for the 'ours' system (default: the shipped ones)")
+    parser.add_argument("--compare-weights", action="append", default=[], metavar="NAME=FILE",
+                        help="also evaluate these exported classifier weights as system NAME, beside 'ours' (repeatable; e.g. previous=old.pt)")
     parser.add_argument("--train-data", type=Path, default=None, metavar="DIR", help="the classification set the model trained on: the split check covers it too")
 
 
@@ -740,6 +744,17 @@ def cli_main(args) -> int:
         from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV
 
         os.environ[CLASSIFIER_WEIGHTS_ENV] = str(Path(args.classifier_weights).resolve())
+    systems = list(args.system) if args.system else None
+    for spec in getattr(args, "compare_weights", None) or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--compare-weights wants NAME=FILE, got {spec!r}")
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such classifier weights file")
+        register_classifier(name, lambda p=str(Path(path).resolve()), n=name: OurClassifier(p, n))
+        if systems is not None and name not in systems:
+            systems.append(name)
+    args.system = systems
     report = evaluate_classifiers(args.data, args.system, args.split, args.out, args.max_clips, progress=not getattr(args, "no_progress", False),
                                   train_data=getattr(args, "train_data", None))
     if not report["systems"]:
