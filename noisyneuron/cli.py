@@ -48,16 +48,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 # ----- shared helpers -------------------------------------------------------------------------
-def _looks_like_file(spec: str | None) -> bool:
-    if spec is None:
-        return False
-    from noisyneuron.audio.files import SUPPORTED_EXTENSIONS
-
-    return os.sep in spec or Path(spec).suffix.lower().lstrip(".") in {
-        e.lower().lstrip(".") for e in SUPPORTED_EXTENSIONS
-    }
-
-
 def _build_chain(args: argparse.Namespace, input_is_file: bool):
     """The chain ``--chain`` names, ``--set`` applied, built for the input's channel count."""
     from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
@@ -154,80 +144,6 @@ def _print_summary(stats, chain, buffer_blocks) -> None:
         _print(f"noisyneuron: {verdict}")
 
 
-def _merge_live_config(args: argparse.Namespace):
-    """Read the config file (--config, else the default one) and fill every live option the
-    command line left unset from it; returns the :class:`~noisyneuron.control.config.Config`."""
-    from noisyneuron.control.config import load_config
-
-    config = load_config(args.config)
-    d = config.devices
-    if args.input is None and d.input is not None:
-        args.input = str(d.input)
-    if args.output is None and d.output is not None:
-        args.output = str(d.output)
-    if args.samplerate is None:
-        args.samplerate = d.samplerate
-    if args.blocksize is None:
-        args.blocksize = d.blocksize or 256
-    if args.buffer_blocks is None:
-        args.buffer_blocks = d.buffer_blocks or 2
-    if args.chain is None:
-        args.chain = config.chain.name or "karaoke"
-    return config
-
-
-def _start_osc_midi(session, config, args: argparse.Namespace, *, osc: bool = True) -> None:
-    """Start OSC (unless ``osc`` is False: the engine host serves it) and MIDI as the command line
-    and the config ask. What the command line asked for must start (else a one-line error); what
-    only the config asked for is reported and skipped."""
-    if osc and _osc_settings(config, args)["enabled"]:
-        settings = _osc_settings(config, args)
-        try:
-            session.start_osc(host=settings["host"], port=settings["port"], allow=settings["allow"],
-                              feedback_hz=settings["feedback_hz"])
-        except UserError as exc:
-            if settings["asked"]:
-                raise
-            session.osc_error = str(exc)
-            _print(f"OSC not started: {exc}")
-    midi_cli = bool(args.midi_in) or args.midi_virtual is not None or bool(args.midi_map) or args.midi_feedback is not None
-    if midi_cli or config.midi.enabled:
-        from_config = config.midi if config.midi.enabled else None
-        inputs = args.midi_in if args.midi_in else (from_config.inputs if from_config else [])
-        if args.midi_virtual is not None:
-            virtual = args.midi_virtual
-        else:
-            virtual = from_config.virtual if from_config is not None and not args.midi_in else True
-        feedback = args.midi_feedback if args.midi_feedback is not None else (from_config.feedback if from_config else None)
-        if args.midi_map:
-            from noisyneuron.control.midi_map import MidiMap
-
-            path = Path(args.midi_map).expanduser()
-            mapping = MidiMap.load(path) if path.exists() else MidiMap(path=path)
-        else:
-            mapping = config.midi.mappings
-        try:
-            session.start_midi(inputs=inputs, virtual=virtual, feedback=feedback, mapping=mapping, api=args.midi_api)
-        except UserError as exc:
-            if midi_cli:
-                raise
-            session.midi_error = str(exc)
-            _print(f"MIDI not started: {exc}")
-
-
-def _osc_settings(config, args: argparse.Namespace) -> dict:
-    """OSC as asked: the command line over the config file."""
-    asked = bool(args.osc) or args.osc_port is not None or args.osc_host is not None or bool(args.osc_allow)
-    return {
-        "enabled": args.osc is not False and (asked or config.osc.enabled),
-        "asked": asked,
-        "host": args.osc_host or config.osc.host,
-        "port": args.osc_port if args.osc_port is not None else config.osc.port,
-        "allow": list(args.osc_allow or config.osc.allow),
-        "feedback_hz": config.osc.feedback_hz,
-    }
-
-
 def _use_tui(args: argparse.Namespace) -> bool:
     """The terminal UI runs unless --headless, or when there is no terminal to draw on (Textual
     draws on stderr and reads stdin)."""
@@ -253,65 +169,61 @@ def _write_stats_json(path: str, stats: dict, latency: dict, sample_rate: float,
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from noisyneuron.control.config import load_preset, presets_dir
+    from noisyneuron.control.config import load_config, load_preset, presets_dir
+    from noisyneuron.control.live import LiveSpec
 
     _install_sigterm_handler()
-    config = _merge_live_config(args)
-    user_named_devices = not (
-        (args.input is None or _looks_like_file(args.input))
-        and (args.output is None or _looks_like_file(args.output))
-    )
-    if not user_named_devices and _no_devices_at_all() and not (args.input and args.output):
+    config = load_config(args.config)
+    spec = LiveSpec.resolve(args, config)
+    no_device_named = spec.input is None and spec.output is None
+    if no_device_named and _no_devices_at_all() and not (spec.input_file and spec.output_file):
         _print(
             "No usable audio device here (no sound card or sound server). Playing the bundled "
-            f"demo song through the same {args.chain!r} chain into a file instead."
+            f"demo song through the same {spec.chain!r} chain into a file instead."
         )
-        out = run_demo(args.chain, Path(args.demo_dir), args.set or [])
+        out = run_demo(spec.chain, Path(args.demo_dir), spec.settings)
         _print(f"Listen to {out} (original: {Path(args.demo_dir) / DEMO_MIX_NAME}).")
         return 0
-    if _looks_like_file(args.input) and _looks_like_file(args.output):
+    if spec.input_file and spec.output_file:
         raise UserError("both --input and --output are files: use `noisyneuron process IN OUT`")
     presets = presets_dir(Path(args.config) if args.config else None)
-    preset = load_preset(args.preset, presets) if args.preset else None
+    if args.preset:
+        spec = LiveSpec.resolve(args, config, load_preset(args.preset, presets))
     if _use_tui(args) and not args.ui_in_process:
-        return _live_tui_process(args, config, preset, presets)
-    return _live_in_process(args, config, preset, presets, tui=_use_tui(args))
+        return _live_tui_process(args, spec, config, presets)
+    return _live_in_process(args, spec, config, presets, tui=_use_tui(args))
 
 
-def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -> int:
+def _finish_live(args: argparse.Namespace, spec, stats, chain, osc_summary: str, report: dict) -> None:
+    """The run's summary, the OSC summary and --stats-json, the same in both shapes of `live`."""
+    _print_summary(stats, chain, spec.buffer_blocks)
+    if osc_summary and not args.quiet:
+        _print(osc_summary)
+    if args.stats_json:
+        _write_stats_json(args.stats_json, report["stats"], report["latency"], report["sample_rate"],
+                          report["blocksize"], report["backend"])
+
+
+def _live_tui_process(args: argparse.Namespace, spec, config, presets: Path) -> int:
     """The terminal UI here, the engine in its own process (noisyneuron.control.host), OSC between."""
-    from noisyneuron.tui.app import NoisyNeuronApp
     from noisyneuron.control.host import RemoteSession
+    from noisyneuron.control.live import start_control
+    from noisyneuron.realtime.engine import EngineStats
+    from noisyneuron.tui.app import NoisyNeuronApp
 
-    osc = _osc_settings(config, args)
     if not args.quiet:
-        _print(f"starting the {args.chain!r} chain in its own process…")
-    spec = {
-        "chain": args.chain, "settings": list(args.set or []),
-        "input": None if _looks_like_file(args.input) else args.input,
-        "output": None if _looks_like_file(args.output) else args.output,
-        "input_file": args.input if _looks_like_file(args.input) else None,
-        "output_file": args.output if _looks_like_file(args.output) else None,
-        "loop": bool(args.loop), "sample_rate": args.samplerate, "blocksize": args.blocksize,
-        "backend": args.backend, "buffer_blocks": args.buffer_blocks,
-        "values": dict(preset.values) if preset is not None else {},
-        "config_parameters": dict(config.chain.parameters) or None, "config_chain": config.chain.name,
-        "config_path": str(config.path) if config.path else None,
-        "osc": {k: osc[k] for k in ("enabled", "asked", "host", "port", "allow", "feedback_hz")},
-    }
+        _print(f"starting the {spec.chain!r} chain in its own process…")
     session = RemoteSession(spec)
     ready = session.ready
     if ready.get("note") and not args.quiet:
         _print(ready["note"])
-    if preset is not None:
-        session.preset_name = preset.name
     if session.osc_error:
         _print(f"OSC not started: {session.osc_error}")
     _print(_live_line(ready["chain"], ready["input"], ready["output"], ready["sample_rate"], ready["blocksize"],
                       ready["latency_ms"], ready["latency"], "q quits"))
     exit_code = 0
     try:
-        _start_osc_midi(session, config, args, osc=False)
+        start_control(session, spec, config, osc=False, say=_print)
         app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration)
         message = app.run()
         exit_code = app.return_code or 0
@@ -326,60 +238,30 @@ def _live_tui_process(args: argparse.Namespace, config, preset, presets: Path) -
     if final is None:
         _print("the audio engine process ended without its final counters")
         return exit_code or 1
-    from noisyneuron.realtime.engine import EngineStats
-
     known = set(EngineStats.__dataclass_fields__)
-    _print_summary(EngineStats(**{k: v for k, v in final["final"].items() if k in known}), session.chain,
-                   args.buffer_blocks)
-    if final.get("osc_summary") and osc["enabled"] and not session.osc_error and not args.quiet:
-        _print(final["osc_summary"])
+    stats = EngineStats(**{k: v for k, v in final["final"].items() if k in known})
+    osc_summary = final.get("osc_summary") if spec.osc.enabled and not session.osc_error else ""
+    _finish_live(args, spec, stats, session.chain, osc_summary, {**final, "stats": final["final"]})
     if final.get("wrote"):
         _print(f"wrote {final['wrote']}")
-    if args.stats_json:
-        _write_stats_json(args.stats_json, final["final"], final["latency"], final["sample_rate"],
-                          final["blocksize"], final["backend"])
     if final.get("failed"):
         _print(f"noisyneuron: error: {final['failed']}")
         return int(final.get("exit_code") or 1)
     return exit_code
 
 
-def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *, tui: bool) -> int:
+def _live_in_process(args: argparse.Namespace, spec, config, presets: Path, *, tui: bool) -> int:
     """Headless (status lines), or the terminal UI in the engine's process (--ui-in-process)."""
-    from noisyneuron.control.config import apply_chain_parameters
-    from noisyneuron.control.session import LiveSession
-    from noisyneuron.control.surface import ControlSurface
-    from noisyneuron.realtime.chains import apply_settings
-    from noisyneuron.realtime.devices import resolve_device
-    from noisyneuron.audio.files import FileSink, FileSource
+    from noisyneuron.control.live import build_live_session, start_control
 
-    chain = _build_chain(args, input_is_file=_looks_like_file(args.input) and not _looks_like_file(args.output))
-    if apply_chain_parameters(ControlSurface(chain), config, args.chain):
-        apply_settings(chain, args.set or [])  # the command line wins over the file
-    sample_rate = args.samplerate
-    source = sink = None
-    in_spec, out_spec = args.input, args.output
-    # with a file at one end, the device at the other sets the clock and the sample rate
-    if _looks_like_file(out_spec):
-        sample_rate = sample_rate or resolve_device(in_spec, "input").default_sample_rate
-        sink = out_spec = FileSink(out_spec, sample_rate, 2)
-    elif _looks_like_file(in_spec):
-        sample_rate = sample_rate or resolve_device(out_spec, "output").default_sample_rate
-        source = in_spec = FileSource(in_spec, sample_rate, 2, args.blocksize, loop=args.loop)
-    session = LiveSession(
-        chain, input=in_spec, output=out_spec, sample_rate=sample_rate, blocksize=args.blocksize,
-        backend=args.backend, buffer_blocks=args.buffer_blocks, display=tui,
-    )
-    if preset is not None:
-        unknown = session.surface.restore(preset.values, source="preset")
-        apply_settings(chain, args.set or [])  # the command line wins over the preset too
-        session.preset_name = preset.name
-        if unknown and not args.quiet:
-            _print(f"preset {preset.name}: skipped {', '.join(unknown)} (not in chain {chain.name!r})")
-
+    build = build_live_session(spec, display=tui)
+    session, source, sink = build.session, build.source, build.sink
+    chain = session.chain
+    if build.unknown_preset_keys and not args.quiet:
+        _print(f"preset {spec.preset_name}: skipped {', '.join(build.unknown_preset_keys)} (not in chain {chain.name!r})")
     in_name, out_name = session.describe_endpoints()
-    in_name = args.input if source is not None else in_name
-    out_name = args.output if sink is not None else out_name
+    in_name = spec.input_file or in_name
+    out_name = spec.output_file or out_name
     osc_summary = ""
     exit_code = 0
     try:
@@ -388,7 +270,7 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
         engine = session.engine
         _print(_live_line(chain.name, in_name, out_name, engine.sample_rate, engine.blocksize,
                           engine.latency_seconds * 1000, engine.latency_breakdown(), "q quits" if tui else "Ctrl-C stops"))
-        _start_osc_midi(session, config, args)
+        start_control(session, spec, config, say=_print)
         if session.osc is not None and not tui:
             _print(session.osc.describe())
         if session.midi is not None and not tui:
@@ -402,25 +284,7 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
             if message:
                 _print(message)
         else:
-            from noisyneuron.realtime.engine import SlowMachineWatch
-
-            slow_watch = SlowMachineWatch(chain, args.buffer_blocks)
-            next_status = started + 1.0
-            while True:
-                if args.duration is not None and time.monotonic() - started >= args.duration:
-                    break
-                if session.engine.wait(0.1):  # the file ended, or processing stopped on an error
-                    if session.failure is None:
-                        _print("input file finished")
-                    break
-                if time.monotonic() >= next_status:
-                    next_status += 1.0
-                    stats = session.engine.stats()
-                    if not args.quiet:
-                        _print(_status_line(session.engine, stats))
-                    warning = slow_watch.check(stats)
-                    if warning:  # said even with --quiet: the audio is being lost
-                        _print(f"noisyneuron: {warning}")
+            _headless_loop(args, spec, session, started)
     except KeyboardInterrupt:
         _print("stopping")
     except BaseException as exc:  # the output file must not get its final name: keep it as incomplete
@@ -431,7 +295,7 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
         if session.osc is not None:
             osc_summary = session.osc.stats().summary()
         session.stop()
-        if source is not None and hasattr(source, "close"):
+        if source is not None:
             source.close()
     failure = session.failure
     failed_line = ""
@@ -447,18 +311,38 @@ def _live_in_process(args: argparse.Namespace, config, preset, presets: Path, *,
             failure, failed_line = exc, str(exc)
     engine = session.engine
     stats = engine.stats()
-    _print_summary(stats, chain, args.buffer_blocks)
-    if osc_summary and not args.quiet:
-        _print(osc_summary)
-    if args.stats_json:
-        _write_stats_json(args.stats_json, stats.as_dict(), engine.latency_breakdown(), engine.sample_rate,
-                          engine.blocksize, engine.backend)
+    _finish_live(args, spec, stats, chain, osc_summary, {
+        "stats": stats.as_dict(), "latency": engine.latency_breakdown(), "sample_rate": engine.sample_rate,
+        "blocksize": engine.blocksize, "backend": engine.backend})
     if failure is not None:
         _print(f"noisyneuron: error: {failed_line}")
         return failure.exit_code if isinstance(failure, UserError) else 1
     if sink is not None:
         _print(f"wrote {sink.path}")
     return exit_code
+
+
+def _headless_loop(args: argparse.Namespace, spec, session, started: float) -> None:
+    """Status lines once a second until --duration, the file's end or a processing failure."""
+    from noisyneuron.realtime.engine import SlowMachineWatch
+
+    slow_watch = SlowMachineWatch(session.chain, spec.buffer_blocks)
+    next_status = started + 1.0
+    while True:
+        if args.duration is not None and time.monotonic() - started >= args.duration:
+            break
+        if session.engine.wait(0.1):  # the file ended, or processing stopped on an error
+            if session.failure is None:
+                _print("input file finished")
+            break
+        if time.monotonic() >= next_status:
+            next_status += 1.0
+            stats = session.engine.stats()
+            if not args.quiet:
+                _print(_status_line(session.engine, stats))
+            warning = slow_watch.check(stats)
+            if warning:  # said even with --quiet: the audio is being lost
+                _print(f"noisyneuron: {warning}")
 
 
 # ----- bench ----------------------------------------------------------------------------------

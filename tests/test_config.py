@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from noisyneuron.cli import _merge_live_config, build_parser
+from noisyneuron.cli import build_parser
+from noisyneuron.control.live import LiveSpec
 from noisyneuron.control.config import (
     Config,
     ConfigError,
@@ -139,18 +140,18 @@ def test_cli_flags_override_the_file(tmp_path):
     path.write_text(FULL)
     parser = build_parser()
     args = parser.parse_args(["live", "--config", str(path)])
-    _merge_live_config(args)
-    assert (args.chain, args.blocksize, args.buffer_blocks, args.samplerate, args.input, args.output) == (
+    spec = LiveSpec.resolve(args, load_config(path))
+    assert (spec.chain, spec.blocksize, spec.buffer_blocks, spec.sample_rate, spec.input, spec.output) == (
         "centre-cut", 128, 3, 44100, "USB", "3")
     args = parser.parse_args(["live", "--config", str(path), "--chain", "separator", "-b", "512", "-i", "mic"])
-    _merge_live_config(args)
-    assert (args.chain, args.blocksize, args.input) == ("separator", 512, "mic")
+    spec = LiveSpec.resolve(args, load_config(path))
+    assert (spec.chain, spec.blocksize, spec.input) == ("separator", 512, "mic")
 
 
 def test_defaults_without_any_file(xdg):
     args = build_parser().parse_args(["live"])
-    _merge_live_config(args)
-    assert (args.chain, args.blocksize, args.buffer_blocks, args.input) == ("karaoke", 256, 2, None)
+    spec = LiveSpec.resolve(args, load_config(None))
+    assert (spec.chain, spec.blocksize, spec.buffer_blocks, spec.input) == ("karaoke", 256, 2, None)
 
 
 def test_chain_parameters_then_set_on_the_command_line(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from noisyneuron.control.live import LiveSpec, OscSpec
 from noisyneuron.control.osc import OscClient
 from noisyneuron.demo import make_demo_mix
 from noisyneuron.realtime.chains import build_chain
@@ -69,8 +70,8 @@ async def test_ui_with_the_engine_in_its_own_process(jack_server, song, tmp_path
     changes reach the UI, meters and spectrum come through shared memory."""
     from noisyneuron.control.host import RemoteSession
 
-    session = RemoteSession({"chain": "centre-cut", "input_file": str(song), "loop": True, "sample_rate": 48000,
-                             "blocksize": 256, "settings": ["width=50"], "osc": {"enabled": False}})
+    session = RemoteSession(LiveSpec(chain="centre-cut", input_file=str(song), loop=True, sample_rate=48000,
+                             blocksize=256, settings=["width=50"]))
     try:
         assert not session.block.path.exists()  # both processes have it mapped: nothing can be left behind
         assert session.surface.get("karaoke.width").value == 50.0  # --set applied in the host, mirrored here
@@ -130,8 +131,8 @@ async def test_presets_and_midi_in_the_ui_process_reach_the_engine_host(jack_ser
     from noisyneuron.control.host import RemoteSession
 
     save_preset("soft", {"karaoke.vocals": -20.0, "karaoke.width": 60.0}, "centre-cut", tmp_path)
-    session = RemoteSession({"chain": "centre-cut", "input_file": str(song), "loop": True, "sample_rate": 48000,
-                             "blocksize": 256, "osc": {"enabled": False}})
+    session = RemoteSession(LiveSpec(chain="centre-cut", input_file=str(song), loop=True, sample_rate=48000,
+                             blocksize=256))
     sources: list[tuple[str, str]] = []
     session.surface.subscribe(lambda control, value, source: sources.append((control.key, source)))
     # the real controller, its ports not opened: the test plays the part of the MIDI port
@@ -162,7 +163,7 @@ def test_engine_host_error_is_one_line(jack_server):
     from noisyneuron.control.host import EngineHostError, RemoteSession
 
     with pytest.raises(EngineHostError) as info:
-        RemoteSession({"chain": "centre-cut", "input": "no-such-device-xyz", "osc": {"enabled": False}})
+        RemoteSession(LiveSpec(chain="centre-cut", input="no-such-device-xyz"))
     assert "no input device matches 'no-such-device-xyz'" in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -181,9 +182,9 @@ def test_osc_port_taken_is_fatal_only_when_the_command_line_asked(jack_server):
         port = taken.getsockname()[1]
         osc = {"enabled": True, "host": "127.0.0.1", "port": port, "allow": [], "feedback_hz": 20.0}
         with pytest.raises(EngineHostError) as info:
-            RemoteSession({"chain": "centre-cut", "osc": dict(osc, asked=True)})
+            RemoteSession(LiveSpec(chain="centre-cut", osc=OscSpec(**dict(osc, asked=True))))
         assert str(info.value) and "\n" not in str(info.value)
-        session = RemoteSession({"chain": "centre-cut", "osc": dict(osc, asked=False)})
+        session = RemoteSession(LiveSpec(chain="centre-cut", osc=OscSpec(**dict(osc, asked=False))))
         try:
             assert session.osc.private and session.osc.port != port
             assert session.osc_error and "\n" not in session.osc_error
@@ -299,8 +300,7 @@ def test_engine_host_on_a_disk_that_fills_reports_the_failure_and_keeps_the_take
 
     disk = small_disk(256)  # under a second of 24-bit stereo at 48 kHz
     take = disk / "take.wav"
-    session = RemoteSession({"chain": "centre-cut", "output_file": str(take), "sample_rate": 48000,
-                             "osc": {"enabled": False}})
+    session = RemoteSession(LiveSpec(chain="centre-cut", output_file=str(take), sample_rate=48000))
     try:
         deadline = time.monotonic() + 15
         while not session.finished and time.monotonic() < deadline:

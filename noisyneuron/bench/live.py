@@ -148,7 +148,7 @@ def _run_tui(session, warmup: float, seconds: float, server: _ServerXruns) -> tu
     return window, ui
 
 
-def _run_tui_process(spec: dict, warmup: float, seconds: float, server: _ServerXruns) -> tuple[dict, dict]:
+def _run_tui_process(spec, warmup: float, seconds: float, server: _ServerXruns) -> tuple[dict, dict]:
     """The product's architecture: the engine host in a child process, the UI here over OSC."""
     from noisyneuron.control.host import RemoteSession
 
@@ -200,8 +200,10 @@ def run_live_bench(seconds: float = 10.0, chain: str = "separator", blocksize: i
             demo = _demo_file(tmp, rate)
             for mode in modes:
                 if mode == "tui-process":
-                    spec = {"chain": chain, "input_file": demo, "loop": True, "output": device.index,
-                            "sample_rate": rate, "blocksize": blocksize, "osc": {"enabled": False}}
+                    from noisyneuron.control.live import LiveSpec
+
+                    spec = LiveSpec(chain=chain, input_file=demo, loop=True, output=device.index, sample_rate=rate,
+                                    blocksize=blocksize)
                     window, ui = _run_tui_process(spec, warmup, seconds, server)
                     result["modes"][mode] = {**window, **ui}
                     continue

@@ -162,47 +162,17 @@ def _emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
-def _build_host_session(spec: dict, block: DisplayBlock):
-    """The chain with its values, and a live session on the spec's devices (not started)."""
-    from noisyneuron.control.config import Config, ChainConfig, apply_chain_parameters
-    from noisyneuron.control.session import LiveSession
-    from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
-    from noisyneuron.realtime.devices import resolve_device
-    from noisyneuron.audio.files import FileSink, FileSource
+def _build_host_session(spec, block: DisplayBlock):
+    """The session :func:`~noisyneuron.control.live.build_live_session` builds for ``spec`` (not
+    started), its display tap on the shared block."""
+    from noisyneuron.control.live import build_live_session
     from noisyneuron.realtime.tap import SampleTap
 
-    if spec.get("output_file") or not spec.get("input_file"):
-        channels = source_channels(spec.get("input"), is_file=False)
-    else:
-        channels = source_channels(spec["input_file"], is_file=True)
-    chain = build_chain(spec["chain"], channels)
-    from noisyneuron.control.surface import ControlSurface
-
-    surface = ControlSurface(chain)
-    config_params = spec.get("config_parameters")
-    if config_params:
-        config = Config(chain=ChainConfig(spec.get("config_chain"), {k: float(v) for k, v in config_params.items()}),
-                        path=Path(spec["config_path"]) if spec.get("config_path") else None)
-        apply_chain_parameters(surface, config, chain.name)
-    unknown = surface.restore({k: float(v) for k, v in (spec.get("values") or {}).items()}, source="preset")
-    apply_settings(chain, spec.get("settings") or [])  # the command line wins
-    rate = spec.get("sample_rate")
-    in_spec, out_spec = spec.get("input"), spec.get("output")
-    files = []
-    if spec.get("output_file"):
-        rate = rate or resolve_device(in_spec, "input").default_sample_rate
-        out_spec = FileSink(spec["output_file"], rate, 2)
-        files.append(out_spec)
-    elif spec.get("input_file"):
-        rate = rate or resolve_device(out_spec, "output").default_sample_rate
-        in_spec = FileSource(spec["input_file"], rate, 2, spec.get("blocksize", 256), loop=bool(spec.get("loop")))
-        files.append(in_spec)
-    session = LiveSession(chain, input=in_spec, output=out_spec, sample_rate=rate,
-                          blocksize=spec.get("blocksize", 256), backend=spec.get("backend", "rtmixer"),
-                          buffer_blocks=spec.get("buffer_blocks", 2), display=True)
+    build = build_live_session(spec, display=True)
+    session = build.session
     session.tap = SampleTap(ring=block.tap_ring, index=block.tap_index)
     session.engine.on_block = session.tap.write
-    return session, files, unknown, chain.note if hasattr(chain, "note") else ""
+    return build
 
 
 def _publish(block: DisplayBlock, session, reader, last_seq: list) -> None:
@@ -278,7 +248,9 @@ def _finite(x):
 def host_main(argv: list[str] | None = None) -> int:
     """The engine host: ``python -m noisyneuron.control.host SPEC_JSON DISPLAY_FILE``."""
     argv = sys.argv[1:] if argv is None else argv
-    spec = json.loads(argv[0])
+    from noisyneuron.control.live import LiveSpec
+
+    spec = LiveSpec.from_json(argv[0])
     block = DisplayBlock(argv[1])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -289,23 +261,24 @@ def host_main(argv: list[str] | None = None) -> int:
     files: list = []
     osc_error = ""
     try:
-        session, files, unknown, note = _build_host_session(spec, block)
+        build = _build_host_session(spec, block)
+        session, files, unknown, note = build.session, build.files, build.unknown_preset_keys, build.note
         session.start()
-        osc = spec.get("osc") or {}
-        private = not osc.get("enabled")
-        bind = "127.0.0.1" if private else osc.get("host", "127.0.0.1")
-        allow = list(osc.get("allow") or [])
+        osc = spec.osc
+        private = not osc.enabled
+        bind = "127.0.0.1" if private else osc.host
+        allow = list(osc.allow)
         if allow:  # the UI is a client too: from loopback, or from the address it was bound to
             allow += [a for a in ("127.0.0.1", "::1", bind) if a not in allow and a not in ("0.0.0.0", "::")]
         # the UI needs feedback (changes made by others): 0 ("none") becomes 20 Hz here
-        feedback_hz = float(osc.get("feedback_hz") or 20.0)
+        feedback_hz = float(osc.feedback_hz or 20.0)
         try:
-            session.start_osc(host=bind, port=0 if private else int(osc.get("port", 9000)), allow=allow,
+            session.start_osc(host=bind, port=0 if private else int(osc.port), allow=allow,
                               feedback_hz=feedback_hz)
         except UserError as exc:
             # what the command line asked for must start; what only the config file asked for is
             # reported (the UI's OSC line) and the UI gets its private link, as in one process
-            if private or osc.get("asked", True):
+            if private or osc.asked:
                 raise
             osc_error = str(exc)
             private = True
@@ -318,8 +291,8 @@ def host_main(argv: list[str] | None = None) -> int:
     engine = session.engine
     reader = next((p for p in session.chain.processors if callable(getattr(p, "reading", None))), None)
     in_name, out_name = engine.describe_endpoints()
-    in_name = spec.get("input_file") or in_name
-    out_name = spec.get("output_file") or out_name
+    in_name = spec.input_file or in_name
+    out_name = spec.output_file or out_name
     _publish(block, session, reader, [None])
     _emit({
         "ready": True, "pid": os.getpid(), "chain": session.chain.name, "note": note,
@@ -345,13 +318,13 @@ def host_main(argv: list[str] | None = None) -> int:
     finally:
         osc_summary = session.osc.stats().summary() if session.osc is not None else ""
         session.stop()
-        failed, exit_code = _close_files(files, session, bool(spec.get("output_file")))
+        failed, exit_code = _close_files(files, session, bool(spec.output_file))
         _publish_final(block, session)
         stats = session.engine.stats()
         _emit({"final": stats.as_dict(), "summary": stats.summary(), "osc_summary": osc_summary,
                "latency": session.engine.latency_breakdown(), "sample_rate": session.engine.sample_rate,
                "blocksize": session.engine.blocksize, "backend": session.engine.backend,
-               "wrote": str(getattr(files[0], "path", "")) if files and spec.get("output_file") and not failed else "",
+               "wrote": str(getattr(files[0], "path", "")) if files and spec.output_file and not failed else "",
                "failed": failed, "exit_code": exit_code})
         block.close()
     return 0
@@ -459,11 +432,11 @@ def _mirror_chain(ready: dict, current_block):
 class _HostProcess:
     """One engine host child: started with a spec, read until ready, stopped through its stdin."""
 
-    def __init__(self, spec: dict, display_path: Path, timeout: float = 120.0) -> None:
+    def __init__(self, spec, display_path: Path, timeout: float = 120.0) -> None:
         self.stderr_lines: deque[str] = deque(maxlen=200)
         self.final: dict | None = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "noisyneuron.control.host", json.dumps(spec), str(display_path)],
+            [sys.executable, "-m", "noisyneuron.control.host", spec.to_json(), str(display_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,  # the terminal's signals (tmux closing) go to the UI, which stops us
         )
@@ -537,7 +510,7 @@ class _HostProcess:
             self.proc.wait(10)
 
 
-def _start_host(spec: dict, timeout: float = 120.0) -> tuple["_HostProcess", DisplayBlock]:
+def _start_host(spec, timeout: float = 120.0) -> tuple["_HostProcess", DisplayBlock]:
     """Start an engine host with a new display file; the file is unlinked as soon as the host has
     it mapped (or failed), so nothing is left behind however either process ends."""
     fd, path = tempfile.mkstemp(prefix="noisyneuron-display-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -562,21 +535,18 @@ class RemoteSession:
     (changes are sent to the host over OSC), ``tap``, meters, ``stats()``, ``switch_devices``...
 
     Args:
-        spec: what the host runs: ``chain``, ``input``/``output`` (device specs), ``input_file`` /
-            ``output_file`` / ``loop``, ``sample_rate``, ``blocksize``, ``backend``,
-            ``buffer_blocks``, ``settings`` (``--set`` strings), ``values`` (control values by key,
-            e.g. a preset), ``config_parameters`` / ``config_chain`` / ``config_path``, ``osc``
-            (``enabled``, ``host``, ``port``, ``allow``, ``feedback_hz``).
+        spec: what the host runs, a :class:`~noisyneuron.control.live.LiveSpec` (sent to it as
+            JSON; it builds the session with the same builder as a run in one process).
         timeout: seconds to wait for the host to be ready.
 
     Raises:
         EngineHostError: the host could not start (its one-line message).
     """
 
-    def __init__(self, spec: dict, timeout: float = 120.0) -> None:
+    def __init__(self, spec, timeout: float = 120.0) -> None:
         from noisyneuron.control.surface import ControlSurface
 
-        self.spec = dict(spec)
+        self.spec = spec
         self.host, self.block = _start_host(self.spec, timeout)
         ready = self.host.ready
         self.ready = ready
@@ -584,13 +554,13 @@ class RemoteSession:
         self.surface = ControlSurface(self.chain)
         self._use_block(self.block)
         self.blocksize = int(ready["blocksize"])
-        self.input_spec = spec.get("input")
-        self.output_spec = spec.get("output")
+        self.input_spec = spec.input
+        self.output_spec = spec.output
         self.midi = None
         #: one line when the config file's OSC server could not start (the UI then has its private link)
         self.osc_error = str(ready.get("osc_error") or "")
         self.midi_error = ""
-        self.preset_name = ""
+        self.preset_name = spec.preset_name or ""
         self.final: dict | None = None
         self._sent: dict[str, deque] = {}
         self._lock = threading.Lock()
@@ -674,7 +644,7 @@ class RemoteSession:
     @property
     def buffer_blocks(self) -> int:
         """The ring margin the host runs with, in blocks."""
-        return int(self.spec.get("buffer_blocks") or 2)
+        return int(self.spec.buffer_blocks or 2)
 
     def stats(self):
         from noisyneuron.realtime.engine import EngineStats
@@ -698,8 +668,8 @@ class RemoteSession:
 
     def device_names(self) -> tuple[str | None, str | None]:
         """The input and output device names (None for an end that is a file)."""
-        return (None if self.spec.get("input_file") else self.ready["input"].split(" (")[0],
-                None if self.spec.get("output_file") else self.ready["output"].split(" (")[0])
+        return (None if self.spec.input_file else self.ready["input"].split(" (")[0],
+                None if self.spec.output_file else self.ready["output"].split(" (")[0])
 
     @property
     def finished(self) -> bool:
@@ -723,20 +693,13 @@ class RemoteSession:
         """Restart the host on other devices with the controls' current values. If that fails, the
         old devices are started again and the error is raised."""
         with self._lock:
-            old_spec = dict(self.spec)
-            spec = dict(self.spec)
-            if input is not ...:
-                spec["input"], spec["input_file"] = input, None
-            if output is not ...:
-                spec["output"], spec["output_file"] = output, None
-            spec["values"] = self.surface.snapshot()
-            spec["settings"], spec["config_parameters"] = [], None
+            values = self.surface.snapshot()
+            old_spec = self.spec.with_devices(values=values)
+            spec = self.spec.with_devices(input, output, values=values)
             self.host.stop()
             try:
                 host, block = _start_host(spec)
             except UserError:
-                old_spec["values"] = spec["values"]
-                old_spec["settings"], old_spec["config_parameters"] = [], None
                 host, block = _start_host(old_spec)
                 self._adopt(host, block, old_spec)
                 raise
@@ -750,7 +713,7 @@ class RemoteSession:
         self.input_meter = _SharedMeter(block, 0)
         self.output_meter = _SharedMeter(block, 1)
 
-    def _adopt(self, host: "_HostProcess", block: DisplayBlock, spec: dict) -> None:
+    def _adopt(self, host: "_HostProcess", block: DisplayBlock, spec) -> None:
         old = self.block
         self.host = host
         self._use_block(block)
@@ -758,8 +721,8 @@ class RemoteSession:
         self.ready = host.ready
         self.osc_error = str(self.ready.get("osc_error") or "")
         self.spec = spec
-        self.input_spec = spec.get("input")
-        self.output_spec = spec.get("output")
+        self.input_spec = spec.input
+        self.output_spec = spec.output
         self._stop.set()
         self._receiver.join(2)
         self._client.close()
