@@ -13,6 +13,9 @@ import soundfile as sf
 from noisyneuron.errors import UserError
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.classification import (
+    MIXTURE_MUSIC_DB,
+    MIXTURE_SHARE,
+    MIXTURE_SNR_DB,
     clip_origin,
     exists,
     package_split,
@@ -183,6 +186,8 @@ def _job_units(job) -> list[tuple[str, str]]:
     """(unit, the split it must be in) for every source a job plans to use."""
     p = job.params
     units = []
+    if "background" in p:  # a mixture: speech over music or noise of the same split
+        units += _job_units(type(job)(split=job.split, item_id="bg", seconds=job.seconds, seed=0, params=p["background"]))
     if "music" in p:
         units.append((f"package {p['package']}", package_split(p["package"])))
     if p.get("noise") == "recorded":
@@ -207,16 +212,20 @@ def test_plan_is_deterministic_balanced_and_split_by_source():
     assert [(j.split, j.item_id, j.seed, j.params) for j in jobs] == [(j.split, j.item_id, j.seed, j.params) for j in again]
     other = plan_classification(0.2, 4)
     assert [j.params for j in jobs] != [j.params for j in other]
-    assert len(jobs) == 180 and len({j.item_id for j in jobs}) == 180
-    labels = Counter(j.params["label"] for j in jobs)
+    mixtures = [j for j in jobs if j.params.get("mode") == "mixture"]
+    assert len(jobs) == 180 + len(mixtures) and len({j.item_id for j in jobs}) == len(jobs)
+    labels = Counter(j.params["label"] for j in jobs if j not in mixtures)
     assert labels == {"music": 48, "speech": 48, "noise": 48, "silence": 36}
+    assert len(mixtures) == round(180 * MIXTURE_SHARE) and all(j.params["label"] == "speech" for j in mixtures)
     for job in jobs:
         units = _job_units(job)
         assert units, job
         assert all(split == job.split for _, split in units), (job.item_id, units)
         json.dumps(job.params)
     # a bigger build starts with the same clips
-    assert [j.params for j in plan_classification(0.3, 3)[:180]] == [j.params for j in jobs]
+    bigger = plan_classification(0.3, 3)
+    assert [j.params for j in bigger[:180]] == [j.params for j in jobs[:180]]
+    assert [j.params for j in bigger if j.params.get("mode") == "mixture"][: len(mixtures)] == [j.params for j in mixtures]
 
 
 def test_one_real_clip_per_label(tmp_path):
@@ -326,3 +335,22 @@ def test_sound_catalogues_unpack_and_voices_are_not_effects():
         assert _NOT_SFX.search(path), path
     for path in ("/ambience/wind.ogg", "/sfx/engine_large.ogg", "/sound/mill/mill_turning_00.ogg", "/sound/crowdcheer.wav"):
         assert not _NOT_SFX.search(path), path
+
+
+def test_mixtures_put_a_real_speaker_over_real_music_or_noise_at_their_levels(tmp_path):
+    jobs = [j for j in _plan_or_skip(0.5, 5) if j.params.get("mode") == "mixture"]
+    if not jobs:
+        pytest.skip("no real voices with music or effects installed")
+    for over in ("music", "noise"):
+        job = next((j for j in jobs if j.params["over"] == over), None)
+        if job is None:
+            continue
+        lo, hi = MIXTURE_MUSIC_DB if over == "music" else (-MIXTURE_SNR_DB[1], -MIXTURE_SNR_DB[0])
+        assert lo <= job.params["relative_db"] <= hi
+        assert all(u["kind"] == "voice" and u["speaker"] == job.params["utterances"][0]["speaker"] for u in job.params["utterances"])
+        make_clip(job, tmp_path)
+        meta = json.loads((tmp_path / job.split / "speech" / f"{job.item_id}.json").read_text())
+        assert meta["origin"] == "mixture" and meta["label"] == "speech"
+        packages = {s["package"] for s in meta["sources"]}
+        assert job.params["background"]["package"] in packages and len(packages) == 2
+        assert all(s["kind"] == "recording" for s in meta["sources"])

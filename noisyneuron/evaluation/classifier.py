@@ -434,7 +434,7 @@ class _Clip:
 
 
 #: Clip origins reported apart, in order: real recordings first (the figure that counts).
-ORIGINS = ("real", "synthetic")
+ORIGINS = ("real", "synthetic", "mixture")
 
 
 def _load_clips(data_dir: Path, split: str, max_clips: int | None) -> list[_Clip]:
@@ -620,10 +620,11 @@ def _markdown(report: dict) -> str:
         )
     origins = [o for o in ORIGINS if any(o in r.get("by_origin", {}) for r in report["systems"].values())]
     if origins:
-        names = {"real": "real recordings", "synthetic": "synthetic (generators, TTS, silence)"}
+        names = {"real": "real recordings", "synthetic": "synthetic (generators, TTS, silence)", "mixture": "real speech over real music or noise"}
         lines += ["", "By origin, clip level. Real recordings: every source recorded (music, voices, effects); in the test split of a "
                   "classification-v3 build they come only from packages and speakers that no training clip comes from (held out whole): "
-                  "the figure that counts. Synthetic: our generators and TTS voices, and silence.", "",
+                  "the figure that counts. Synthetic: our generators and TTS voices, and silence. Mixtures: a real speaker over real music "
+                  "(10-25 dB below the speech) or in real noise (5-20 dB SNR), labelled speech.", "",
                   "| system | clips | accuracy | macro F1 | F1 " + " / ".join(CLASSES) + " |", "|---|---|---|---|---|"]
         for origin in origins:
             for r in report["systems"].values():

@@ -585,8 +585,8 @@ REAL_NOISE_SHARE = 0.5
 _SFX_LOOP_SECONDS = 2.0
 
 
-def _plan_real_noise(rng, cat: _Catalogue, seconds: float) -> tuple[str, dict]:
-    split = _available_split(rng, cat.sfx_splits)
+def _plan_real_noise(rng, cat: _Catalogue, seconds: float, split: str | None = None) -> tuple[str, dict]:
+    split = split or _available_split(rng, cat.sfx_splits)
     package, first = _pick_grouped(rng, cat.sfx, split, cat.sfx_splits)
     files = cat.sfx[package]
     loops = [f for f in files if f["seconds"] >= _SFX_LOOP_SECONDS]
@@ -638,6 +638,33 @@ def _plan_noise(rng, cat: _Catalogue, seconds: float, tag: str) -> tuple[str, di
     return split, params
 
 
+#: Mixture clips per clip of the plan (labelled speech: a real speaker over real music or noise).
+MIXTURE_SHARE = 0.08
+#: Level of the music under the speech (RMS, dB relative to the speech): music 10 dB below or less.
+MIXTURE_MUSIC_DB = (-25.0, -10.0)
+#: Speech-to-noise ratio of speech in noise, dB: 5 dB SNR or better.
+MIXTURE_SNR_DB = (5.0, 20.0)
+
+
+def _plan_mixture(rng, cat: _Catalogue, seconds: float) -> tuple[str, dict]:
+    """Speech of one real speaker over real music or in real recorded noise, all of one split
+    (in the test split: held-out speakers over held-out packages). Label speech."""
+    over = "music" if (cat.music and (not cat.sfx or rng.random() < 0.5)) else "noise"
+    groups = cat.music_splits if over == "music" else cat.sfx_splits
+    both = {g: s for g, s in groups.items() if s in set(cat.speaker_splits.values())}
+    split = _available_split(rng, both)
+    speaker = cat.speaker_of(rng, split)
+    specs = [cat.voice_spec(rng, speaker) for _ in range(int(math.ceil(seconds / 0.6)) + 2)]
+    if over == "music":
+        package, src = _pick_grouped(rng, cat.music, split, cat.music_splits)
+        background = {"label": "music", "music": src["id"], "package": src["package"], "paths": src["paths"]}
+        relative = float(rng.uniform(*MIXTURE_MUSIC_DB))
+    else:
+        background = _plan_real_noise(rng, cat, seconds, split)[1]
+        relative = -float(rng.uniform(*MIXTURE_SNR_DB))
+    return split, {"label": "speech", "mode": "mixture", "over": over, "utterances": specs, "background": background, "relative_db": round(relative, 2)}
+
+
 def _plan_silence(rng, tag: str) -> tuple[str, dict]:
     kind = str(rng.choice(nz.SILENCE_KINDS, p=[0.3, 0.35, 0.35]))
     source_id = f"silence:{kind}:{tag}"
@@ -682,6 +709,13 @@ def plan_classification(hours: float, seed: int, seconds_per_clip: float = 4.0) 
             split, params = _plan_silence(rng, tag)
         item_id = f"{label}-{i:06d}"
         jobs.append(Job(split=split, item_id=item_id, seconds=float(seconds_per_clip), seed=job_seed(seed, "classification", item_id), params=params))
+    # mixtures: a sequence of their own, so the clips above are those of a build without them
+    if cat.speakers and (cat.music or cat.sfx):
+        for i in range(int(round(count * MIXTURE_SHARE))):
+            rng = np.random.default_rng(job_seed(seed, "classification-mixture-plan", i))
+            split, params = _plan_mixture(rng, cat, seconds_per_clip)
+            item_id = f"speech-mix-{i:06d}"
+            jobs.append(Job(split=split, item_id=item_id, seconds=float(seconds_per_clip), seed=job_seed(seed, "classification", item_id), params=params))
     return jobs
 
 
@@ -718,7 +752,33 @@ def _make_music(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     return x, {"sources": sources, "generator": gen, "level_range_dbfs": list(MUSIC_RMS_DBFS)}
 
 
+def _make_mixture(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Real speech over real music or in real noise, the background ``relative_db`` below the speech (RMS)."""
+    p = job.params
+    x, used = _speech_stream(rng, p["utterances"], job.seconds)
+    sources = [_utterance_source(s) for s in used]
+    bg = p["background"]
+    if p["over"] == "music":
+        y, start = _music_excerpt(rng, {"id": bg["music"], "package": bg["package"], "paths": bg["paths"]}, job.seconds)
+        settings: dict = {"music": bg["music"], "excerpt_start_s": round(start, 4)}
+        sources += [_source("recording", bg["music"], bg["package"], bg["paths"][0])]
+    else:
+        y, settings, more = _render_recorded(rng, bg, job.seconds)
+        sources += more
+    n = len(x)
+    y = np.asarray(y, dtype=np.float64)[:n]
+    if len(y) < n:
+        y = np.concatenate([y, np.zeros(n - len(y))])
+    speech_db = nz.rms_dbfs(x)
+    if math.isfinite(nz.rms_dbfs(y)) and math.isfinite(speech_db):
+        y = nz.set_rms_dbfs(y, speech_db + p["relative_db"])
+    gen = {"mode": "mixture", "over": p["over"], "relative_db": p["relative_db"], "background": settings}
+    return x + y, {"sources": sources, "generator": gen, "level_range_dbfs": list(SPEECH_RMS_DBFS)}
+
+
 def _make_speech(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    if job.params["mode"] == "mixture":
+        return _make_mixture(job, rng)
     x, used = _speech_stream(rng, job.params["utterances"], job.seconds)
     gen: dict = {"mode": job.params["mode"]}
     if rng.random() < 0.25:
@@ -844,10 +904,13 @@ REAL_KINDS = ("recording", "music", "klettres")  # "music", "klettres": the kind
 
 def clip_origin(meta: dict) -> str:
     """``"real"`` when every source of a clip is a recording (real music, voices, effects: what the
-    held-out-source figure is measured on), else ``"synthetic"`` (a generator or a TTS voice is in it;
-    silence is always synthetic). Clips of older builds are judged by their sources the same way."""
-    if meta.get("origin") in ("real", "synthetic"):
+    held-out-source figure is measured on), ``"mixture"`` for real speech over real music or noise
+    (:data:`MIXTURE_SHARE`), else ``"synthetic"`` (a generator or a TTS voice is in it; silence is
+    always synthetic). Clips of older builds are judged by their sources the same way."""
+    if meta.get("origin") in ("real", "synthetic", "mixture"):
         return meta["origin"]
+    if (meta.get("generator") or {}).get("mode") == "mixture":
+        return "mixture"
     sources = meta.get("sources") or []
     real = bool(sources) and meta.get("label") != "silence" and all(s.get("kind") in REAL_KINDS for s in sources)
     return "real" if real else "synthetic"
