@@ -204,6 +204,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
 def cli_main(args: argparse.Namespace) -> int:
     """Run ``noisyneuron classify FILE...``; 0 on success, one-line errors raise :class:`UserError`."""
     from noisyneuron.models.classifier import load_classifier
+    from noisyneuron.units import speed_words
 
     net = load_classifier(args.classifier_weights, use_profile=not args.no_profile)
     kwargs = {"decision_seconds": args.decision_seconds}
@@ -215,7 +216,8 @@ def cli_main(args: argparse.Namespace) -> int:
         if net.source.startswith("profile"):
             _print(f"classify: using your calibration {net.source} (--no-profile: the shipped weights)")
         for r in results:
-            _print(f"{r['file']}: {len(r['segments'])} segment(s), {r['seconds']:.1f} s in {r['rtf'] * r['seconds']:.2f} s ({r['rtf']:.4f}x real time)")
+            _print(f"{r['file']}: {len(r['segments'])} segment(s), {r['seconds']:.1f} s in {r['rtf'] * r['seconds']:.2f} s "
+                   f"({speed_words(r['seconds'], r['rtf'] * r['seconds'])})")
         if args.plot:
             _print(f"plot: {args.plot}" if len(results) == 1 else f"plots: {', '.join(str(_plot_path(Path(args.plot), Path(r['file']), True)) for r in results)}")
     return 0

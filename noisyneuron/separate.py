@@ -176,10 +176,11 @@ def separate_files(
         seconds, clipped = _separate_streaming(model, separator, path, info, names, targets, inputs, progress)
         written.extend(targets.values())
         elapsed = time.perf_counter() - started
-        rtf = elapsed / seconds if seconds else 0.0
+        from noisyneuron.units import speed_words
+
         line = (
             f"{path}: {', '.join(names)} in {folder}/ - {seconds:.1f} s of audio in {elapsed:.1f} s "
-            f"({rtf:.2f}x real time, {model})"
+            f"({speed_words(seconds, elapsed)}, {model})"
         )
         if clipped:
             line += f"; {clipped} samples clipped to [-1, 1]"

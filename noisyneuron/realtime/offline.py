@@ -183,10 +183,13 @@ class OfflineReport:
         return self.nonfinite_input + self.nonfinite_output
 
     def summary(self) -> str:
-        """One line for the CLI, e.g. ``wrote out.wav: 180.0 s at 48000 Hz in 3.1 s (58x real time)``."""
+        """One line for the CLI, e.g. ``wrote out.wav: 180.0 s at 48000 Hz, 2 ch in 3.1 s (58x faster
+        than real time), ...``."""
+        from noisyneuron.units import speed_words
+
         text = (
             f"wrote {self.output_path}: {self.seconds:.1f} s at {self.sample_rate} Hz, "
-            f"{self.channels} ch in {self.wall_seconds:.1f} s ({self.speed:.1f}x real time), "
+            f"{self.channels} ch in {self.wall_seconds:.1f} s ({speed_words(self.seconds, self.wall_seconds)}), "
             f"latency {self.latency_samples} samples compensated"
         )
         if self.nonfinite_replaced:
