@@ -219,3 +219,27 @@ def test_compare_weights_sit_beside_ours(fixture_dir, tmp_path, monkeypatch, cap
     for bad in ("previous", f"previous={tmp_path / 'missing.pt'}"):
         with pytest.raises(UserError):
             ev.cli_main(parser.parse_args(base + ["--compare-weights", bad]))
+
+
+def test_record_quality_takes_real_recordings_of_the_test_split_only(tmp_path):
+    group = lambda n, acc: {"clips": n, "accuracy": acc, "macro_f1": acc, "packages": {"pkg": n},  # noqa: E731
+                            "per_class": {"music": {"f1": acc, "support": n}, "silence": {"f1": 0.0, "support": 0}}}
+    ours = {"clips": 10, "accuracy": 0.9, "macro_f1": 0.9, "latency": {"median_s": 0.4},
+            "by_origin": {"real": group(6, 0.8333), "synthetic": group(4, 1.0)}}
+    report = {"split": "test", "data_dir": "d", "split_leaks": [], "systems": {"ours": ours}}
+    figures = ev.classifier_quality(report)
+    assert figures["systems"]["ours"]["real"] == {"clips": 6, "accuracy": 0.8333, "macro_f1": 0.8333, "f1": {"music": 0.8333}}
+    assert figures["packages"] == {"pkg": 6}
+    for bad in ({**report, "split": "valid"}, {**report, "split_leaks": ["package x is in splits test, train"]},
+                {**report, "systems": {"energy-baseline": ours}},
+                {**report, "systems": {"ours": {**ours, "by_origin": {"synthetic": group(4, 1.0)}}}}):
+        with pytest.raises(UserError):
+            ev.classifier_quality(bad)
+    weights = tmp_path / "classifier.pt"
+    weights.write_bytes(b"weights")
+    path = ev.record_classifier_quality(figures, weights)
+    assert path == tmp_path / "classifier-quality.json"
+    saved = json.loads(path.read_text())
+    import hashlib
+
+    assert saved["weights_sha256"] == hashlib.sha256(b"weights").hexdigest() and saved["systems"] == figures["systems"]

@@ -722,6 +722,63 @@ def evaluate_classifiers(
     return report
 
 
+# ----- recorded quality -----------------------------------------------------------------------
+def classifier_quality(report: dict) -> dict:
+    """The figures recorded beside the weights, from an evaluation report (``classifier.json``):
+    per system, accuracy, macro F1 and per-class F1 on the real recordings of the test split (packages
+    and speakers held out whole: the figure that counts), and apart on the synthetic and mixture clips
+    and the whole split, with the packages measured.
+
+    Raises:
+        UserError: not the test split, no real recordings in it, a split leak, or no 'ours' in it.
+    """
+    if report.get("split") != "test":
+        raise UserError("--record-quality takes figures from the test split only")
+    if report.get("split_leaks"):
+        raise UserError(f"--record-quality refuses a report with split leaks ({len(report['split_leaks'])}; the first: {report['split_leaks'][0]})")
+    systems = report.get("systems", {})
+    if "ours" not in systems:
+        raise UserError("--record-quality needs the 'ours' system in the report")
+    if "real" not in systems["ours"].get("by_origin", {}):
+        raise UserError("--record-quality needs real recordings in the split (a classification-v3 build: noisyneuron data build classification)")
+
+    def figures(g: dict) -> dict:
+        return {"clips": g["clips"], "accuracy": round(g["accuracy"], 4), "macro_f1": round(g["macro_f1"], 4),
+                "f1": {c: round(v["f1"], 4) for c, v in g["per_class"].items() if v["support"]}}
+
+    out = {
+        "metric": "clip accuracy, macro F1 and per-class F1 (majority of decisions after the first 0.5 s)",
+        "section": "real recordings of held-out packages and speakers",
+        "data": str(report.get("data_dir")),
+        "split": report["split"],
+        "leak_check_roots": report.get("leak_check_roots", []),
+        "packages": systems["ours"]["by_origin"]["real"]["packages"],
+        "systems": {},
+    }
+    for name, r in systems.items():
+        entry = {origin: figures(g) for origin, g in r.get("by_origin", {}).items()}
+        entry["whole_split"] = {"clips": r["clips"], "accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
+        entry["latency_median_s"] = r["latency"]["median_s"]
+        out["systems"][name] = entry
+    return out
+
+
+def record_classifier_quality(figures: dict, weights: str | Path | None = None) -> Path:
+    """Write ``figures`` beside the classifier weights evaluated (``classifier-quality.json`` for
+    ``classifier.pt``), with the weights' SHA-256 so the figures never outlive them. Returns the file."""
+    import hashlib
+    import os
+
+    from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV, SHIPPED_CLASSIFIER
+
+    path = Path(weights or os.environ.get(CLASSIFIER_WEIGHTS_ENV) or SHIPPED_CLASSIFIER)
+    target = path.with_name(path.stem + "-quality.json")
+    tmp = target.with_name(target.name + ".partial")
+    tmp.write_text(json.dumps({**figures, "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}, indent=2) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
 # ----- CLI ------------------------------------------------------------------------------------
 def add_cli_arguments(parser) -> None:
     """Arguments of ``noisyneuron eval classifier``."""
@@ -734,6 +791,9 @@ def add_cli_arguments(parser) -> None:
     parser.add_argument("--classifier-weights", metavar="FILE", default=None, help="exported classifier weights for the 'ours' system (default: the shipped ones)")
     parser.add_argument("--compare-weights", action="append", default=[], metavar="NAME=FILE",
                         help="also evaluate these exported classifier weights as system NAME, beside 'ours' (repeatable; e.g. previous=old.pt)")
+    parser.add_argument("--record-quality", action="store_true",
+                        help="also write the figures of 'ours' and the peers on the held-out real recordings (and apart, the synthetic and mixture clips) "
+                             "next to the weights evaluated (<weights>-quality.json, tied to them by SHA-256); test split only, and never with a split leak")
     parser.add_argument("--train-data", type=Path, default=None, metavar="DIR", help="the classification set the model trained on: the split check covers it too")
 
 
@@ -760,6 +820,9 @@ def cli_main(args) -> int:
                                   train_data=getattr(args, "train_data", None))
     if not report["systems"]:
         raise UserError("no classifier system could run: " + "; ".join(report["skipped"].values()))
+    if getattr(args, "record_quality", False):
+        path = record_classifier_quality(classifier_quality(report))
+        print(f"wrote {path}", file=sys.stderr)
     text = (Path(args.out) / "classifier.md").read_text()
     print(text.split("\n## ")[0].rstrip())
     print(f"report: {Path(args.out) / 'classifier.md'} (+ classifier.json, confusion-*.png)")
