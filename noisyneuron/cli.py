@@ -50,10 +50,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
 # ----- shared helpers -------------------------------------------------------------------------
 def _build_chain(args: argparse.Namespace, input_is_file: bool):
     """The chain ``--chain`` names, ``--set`` applied, built for the input's channel count."""
-    from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
+    from noisyneuron.control.surface import ControlSurface
+    from noisyneuron.realtime.chains import build_chain, source_channels
 
     chain = build_chain(args.chain, source_channels(args.input, input_is_file))
-    apply_settings(chain, args.set or [])
+    ControlSurface(chain).apply_settings(args.set or [])
     return chain
 
 
@@ -87,15 +88,16 @@ def cmd_process(args: argparse.Namespace) -> int:
 def run_demo(chain_name: str, out_dir: Path, settings: list[str], seconds: float = 20.0) -> Path:
     """Render the bundled demo song, run it through ``chain_name`` offline, write both files."""
     from noisyneuron.demo import make_demo_mix
-    from noisyneuron.realtime.chains import apply_settings, build_chain
     from noisyneuron.audio.files import FileSink
+    from noisyneuron.control.surface import ControlSurface
+    from noisyneuron.realtime.chains import build_chain
     from noisyneuron.realtime.offline import process_array
 
     sample_rate = 44100
     out_dir.mkdir(parents=True, exist_ok=True)
     demo = make_demo_mix(sample_rate=sample_rate, seconds=seconds)
     chain = build_chain(chain_name)
-    apply_settings(chain, settings)
+    ControlSurface(chain).apply_settings(settings)
     if chain.note:
         _print(chain.note)
     processed = process_array(demo["mix"], chain, blocksize=512, sample_rate=sample_rate)
@@ -487,8 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     def add_chain_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--chain", default="karaoke", choices=sorted(CHAINS), help=f"processing chain ({chains_help})")
         p.add_argument(
-            "--set", action="append", metavar="PARAM=VALUE",
-            help="set a parameter in its unit, e.g. vocals=-12 (dB), width=40 (%%), mix=50 (%%), karaoke.bypass=1; repeatable",
+            "--set", action="append", metavar="KEY=VALUE",
+            help="set a control in its unit, applied after the config file and any preset: KEY is a control's "
+                 "name (vocals), its key as presets store it (separator.vocals, chain.mix, PROCESSOR.bypass) or "
+                 "its OSC address; VALUE a number, a number with its unit ('-12 dB', '2 kHz', '50 %%'), off or "
+                 "-inf (the minimum), on for bypass; e.g. --set vocals=-12 --set drums=off --set mix=50; repeatable",
         )
         p.add_argument("--quiet", "-q", action="store_true", help="no progress or status lines")
         p.add_argument("--separator-weights", metavar="FILE", help="exported separator weights for --chain separator (default: the shipped ones)")

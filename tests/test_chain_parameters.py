@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from noisyneuron.errors import UserError
 from noisyneuron.realtime.chain import Chain
-from noisyneuron.realtime.chains import apply_settings
 from noisyneuron.realtime.parameters import Parameter, db_to_gain
 from noisyneuron.realtime.processor import Processor
 from noisyneuron.dsp.delay import DelayLine
@@ -142,16 +141,51 @@ def test_chain_replaces_and_counts_nonfinite_samples():
     assert block[2, 0] == 0.0
 
 
-def test_apply_settings_resolves_names_and_rejects_unknown():
+def test_set_goes_through_the_control_surface_with_one_value_parser():
+    """--set takes every key the surface (and so a preset) has, and the values people write."""
+    from noisyneuron.control.surface import ControlSurface
+
     chain = Chain([Delay(1, "a")], name="t")
-    apply_settings(chain, ["gain=-12", "a.bypass=1", "mix=40"])
+    surface = ControlSurface(chain)
+    heard = []
+    surface.subscribe(lambda control, value, source: heard.append((control.key, value, source)))
+    surface.apply_settings(["gain=-12", "a.bypass=1", "mix=40"])
     assert chain["a"].parameters["gain"].value == -12
     assert chain.bypass["a"].value == 1 and chain.mix.value == 40
-    apply_settings(chain, ["a.gain=off"])
+    assert heard[0] == ("a.gain", -12.0, "cli")  # listeners hear --set like any other change
+    surface.apply_settings(["chain.mix=50", "a.gain=-6 dB", "a.bypass=off", "/noisyneuron/a/gain=-3dB"])
+    assert chain.mix.value == 50 and chain["a"].parameters["gain"].value == -3 and chain.bypass["a"].value == 0
+    surface.apply_settings(["a.gain=off"])
     assert chain["a"].parameters["gain"].display() == "off"
-    with pytest.raises(UserError, match="no parameter 'nope'"):
-        apply_settings(chain, ["nope=1"])
-    with pytest.raises(UserError, match="PARAM=VALUE"):
-        apply_settings(chain, ["gain"])
+    surface.apply_settings(["a.bypass=on"])
+    assert chain.bypass["a"].value == 1
+    for key in [c.key for c in surface]:  # every key a preset stores
+        surface.apply_settings([f"{key}={surface.find(key).parameter.default}"])
+    with pytest.raises(UserError, match="no control 'nope'"):
+        surface.apply_settings(["nope=1"])
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        surface.apply_settings(["gain"])
     with pytest.raises(UserError, match="not a number"):
-        apply_settings(chain, ["gain=loud"])
+        surface.apply_settings(["gain=loud"])
+    with pytest.raises(UserError, match="not Hz"):
+        surface.apply_settings(["gain=12 Hz"])
+    with pytest.raises(UserError, match="not a number"):
+        surface.apply_settings(["gain=nan"])
+    with pytest.raises(UserError, match="finite"):
+        surface.apply_settings(["gain=1e999"])
+
+
+def test_value_parser():
+    import math
+
+    from noisyneuron.control.values import BadValue, parse_value
+
+    assert parse_value("-12") == parse_value("-12 dB", "dB") == parse_value("-12DB", "dB") == -12.0
+    assert parse_value("2 kHz", "Hz") == 2000.0 and parse_value("50 %", "%") == 50.0
+    assert parse_value("off", "dB") == parse_value("-inf") == -math.inf
+    assert parse_value("off", toggle=True) == 0.0 and parse_value("on", toggle=True) == 1.0
+    assert parse_value("2 kHz", unit=None) == 2000.0  # a config file's value, read before its control is known
+    assert parse_value(3) == 3.0 and parse_value(True, toggle=True) == 1.0
+    for bad, unit in [("loud", "dB"), ("on", "dB"), ("12 Hz", "dB"), ("inf", ""), ("nan", ""), ("1e999", "")]:
+        with pytest.raises(BadValue):
+            parse_value(bad, unit)

@@ -59,8 +59,8 @@ def test_process_removes_the_centre_and_lines_up_with_the_input(song, tmp_path):
         (lambda d: None, ["missing.wav", "o.wav"], "no such file"),
         (lambda d: (d / "empty.wav").write_bytes(b""), ["empty.wav", "o.wav"], "empty.wav"),
         (None, ["SONG", "nodir/o.wav"], "does not exist"),
-        (None, ["SONG", "o.wav", "--set", "volume=3"], "no parameter 'volume'"),
-        (None, ["SONG", "o.wav", "--set", "vocals"], "PARAM=VALUE"),
+        (None, ["SONG", "o.wav", "--set", "volume=3"], "no control 'volume'"),
+        (None, ["SONG", "o.wav", "--set", "vocals"], "KEY=VALUE"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(song, tmp_path, setup, args, message):

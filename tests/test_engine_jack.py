@@ -18,7 +18,8 @@ import pytest
 
 from noisyneuron.demo import make_demo_mix
 from noisyneuron.realtime.chain import Chain
-from noisyneuron.realtime.chains import apply_settings, build_chain
+from noisyneuron.control.surface import ControlSurface
+from noisyneuron.realtime.chains import build_chain
 from noisyneuron.realtime.engine import Engine
 from noisyneuron.realtime.offline import process_array
 from noisyneuron.realtime.processor import Processor
@@ -60,7 +61,7 @@ def impulse_train(sample_rate: int, seconds: float, every: float = 0.5) -> np.nd
 @pytest.mark.parametrize("backend,blocksize", [("rtmixer", 256), ("rtmixer", 512), ("callback", 256)])
 def test_round_trip_latency_equals_reported(jack_server, tmp_path, backend, blocksize):
     chain = build_chain("centre-cut")
-    apply_settings(chain, ["karaoke.bypass=1"])  # impulses pass, delayed by the chain's latency
+    ControlSurface(chain).apply_settings(["karaoke.bypass=1"])  # impulses pass, delayed by the chain's latency
     engine = Engine(chain, blocksize=blocksize, backend=backend)
     at_ready = []
     with engine:

@@ -135,7 +135,8 @@ def test_processor_mono_and_extra_channels(net):
 def test_separator_chain_uses_the_shipped_weights_and_says_when_there_are_none(net, tmp_path, monkeypatch):
     from noisyneuron.errors import UserError
     from noisyneuron.models import pretrained
-    from noisyneuron.realtime.chains import apply_settings, build_chain
+    from noisyneuron.control.surface import ControlSurface
+    from noisyneuron.realtime.chains import build_chain
     from noisyneuron.realtime.offline import process_array
 
     monkeypatch.setattr(pretrained, "SHIPPED_SEPARATOR", tmp_path / "none.pt")
@@ -150,6 +151,6 @@ def test_separator_chain_uses_the_shipped_weights_and_says_when_there_are_none(n
         stems = net(torch.from_numpy(x.T.copy())[None])[0].numpy()
     out = process_array(x, chain, blocksize=256, sample_rate=44100)  # vocals off: karaoke
     np.testing.assert_allclose(out, stems[1:].sum(0).T, atol=1e-5)
-    apply_settings(chain, ["vocals=0", "drums=off"])
+    ControlSurface(chain).apply_settings(["vocals=0", "drums=off"])
     out = process_array(x, chain, blocksize=256, sample_rate=44100)
     np.testing.assert_allclose(out, (stems[0] + stems[2] + stems[3]).T, atol=1e-5)

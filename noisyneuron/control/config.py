@@ -245,12 +245,16 @@ def _kind(value) -> str:
 
 
 def parameter_value(value, where: str, path) -> float:
-    """A parameter value from a file: a number, or ``"off"`` / ``"-inf"`` (the minimum)."""
-    if isinstance(value, str) and value.strip().lower() in ("off", "-inf"):
-        return -math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    """A parameter value from a file: a number, a number with its unit (``"-12 dB"``), or
+    ``"off"`` / ``"-inf"`` (the minimum): :func:`~noisyneuron.control.values.parse_value`."""
+    from noisyneuron.control.values import BadValue, parse_value
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{path}: {where}: must be a number (or \"off\"), got {_kind(value)} {value!r}")
-    return float(value)
+    try:
+        return parse_value(value, unit=None)
+    except BadValue as exc:
+        raise ConfigError(f"{path}: {where}: {exc}") from None
 
 
 def _value_to_toml(value: float):

@@ -226,7 +226,7 @@ def build_live_session(spec: LiveSpec, *, display: bool) -> LiveBuild:
     from noisyneuron.control.config import ChainConfig, Config, apply_chain_parameters
     from noisyneuron.control.session import LiveSession
     from noisyneuron.control.surface import ControlSurface
-    from noisyneuron.realtime.chains import apply_settings, build_chain, source_channels
+    from noisyneuron.realtime.chains import build_chain, source_channels
     from noisyneuron.realtime.devices import resolve_device
 
     if spec.input_file and spec.output_file:
@@ -242,7 +242,7 @@ def build_live_session(spec: LiveSpec, *, display: bool) -> LiveBuild:
                         path=Path(spec.config_path) if spec.config_path else None)
         apply_chain_parameters(surface, config, chain.name)
     unknown = surface.restore({k: float(v) for k, v in spec.preset_values.items()}, source="preset") if spec.preset_values else []
-    apply_settings(chain, spec.settings)  # the command line wins
+    surface.apply_settings(spec.settings)  # the command line wins
     rate = spec.sample_rate
     endpoint_in, endpoint_out = spec.input, spec.output
     source = sink = None

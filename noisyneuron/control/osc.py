@@ -140,6 +140,7 @@ from typing import TYPE_CHECKING
 
 from noisyneuron.control.osc_clients import ClientTable, FeedbackClient, HostLimiter, OscLimits, TokenBucket
 from noisyneuron.control.osc_wire import OscMessage, OscParseError, encode_message, parse_packet
+from noisyneuron.control.values import BadValue, parse_value
 from noisyneuron.errors import UserError
 
 if TYPE_CHECKING:  # keep `noisyneuron osc ...` start-up free of numpy/numba
@@ -942,15 +943,10 @@ def _convert(control: Control, mode: str, arg) -> tuple[float, bool, bool]:
     if isinstance(arg, (int, float)):
         x = float(arg)
     elif isinstance(arg, str):
-        word = arg.strip().lower()
-        if word in ("off", "-inf"):
-            return p.minimum, False, False
-        if word == "on" and control.is_toggle:
-            return p.maximum, False, False
-        m = _NUMBER.match(arg)
-        if m is None:
-            raise _Reject("wrong_type")
-        x = float(m.group(1))
+        try:  # the one value parser: numbers, "-12 dB", "off" / "-inf", "on" for toggles
+            x = parse_value(arg, p.unit, control.is_toggle)
+        except BadValue:
+            raise _Reject("wrong_type") from None
     else:
         raise _Reject("wrong_type")
     if math.isnan(x):

@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from noisyneuron.control.values import BadValue, parse_value
 from noisyneuron.errors import UserError
 from noisyneuron.realtime.chain import Chain
 from noisyneuron.realtime.parameters import Parameter
@@ -172,6 +173,25 @@ class ControlSurface:
             except Exception:  # noqa: BLE001 - a broken listener must not break the setter
                 self.listener_errors += 1
         return applied
+
+    def apply_settings(self, settings: list[str], *, source: str = "cli") -> None:
+        """Apply ``KEY=VALUE`` settings (``--set``): ``KEY`` is anything :meth:`find` takes
+        (``separator.vocals``, ``vocals``, ``chain.mix``, ``karaoke.bypass``, an address, every
+        key a preset stores), ``VALUE`` anything :func:`parse_value` takes, in the control's unit.
+
+        Raises:
+            UserError: one line: no ``=``, an unknown or ambiguous key, a bad value.
+        """
+        for setting in settings:
+            key, sep, raw = str(setting).partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"bad setting {setting!r}: write KEY=VALUE, e.g. vocals=-20 or separator.drums=off")
+            control = self.find(key.strip())
+            try:
+                value = parse_value(raw, control.parameter.unit, control.is_toggle)
+            except BadValue as exc:
+                raise BadValue(f"bad value in {setting!r}: {exc}") from None
+            self.set(control, value, source=source)
 
     def toggle(self, name: str | Control, *, source: str = "api") -> float:
         """Flip an on/off control (bypass, solo-like 0/1 parameters). Returns the new value."""

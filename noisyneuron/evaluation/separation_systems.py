@@ -196,10 +196,11 @@ class CentreCutSystem(SeparationSystem):
     blocksize = 512
 
     def __init__(self) -> None:
-        from noisyneuron.realtime.chains import apply_settings, build_chain
+        from noisyneuron.control.surface import ControlSurface
+        from noisyneuron.realtime.chains import build_chain
 
         self.chain = build_chain("centre-cut")
-        apply_settings(self.chain, ["vocals=off"])
+        ControlSurface(self.chain).apply_settings(["vocals=off"])
         self.chain.prepare(SAMPLE_RATE, self.blocksize, 2)
         self.latency_samples = int(self.chain.latency_samples)
         self.latency_note = "STFT frame (n_fft - 1 samples), the chain's reported latency"
