@@ -189,6 +189,26 @@ def test_save_and_read_back(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["config.toml"]  # no temporary file left
 
 
+def test_saving_keeps_the_users_comments_and_layout(tmp_path):
+    """The TUI saves the config the user wrote by hand: comments, order and untouched values stay."""
+    path = tmp_path / "config.toml"
+    path.write_text("# my studio\n" + FULL.replace("blocksize = 128", "blocksize = 128  # low latency for the booth")
+                    .replace("[osc]", "# REAPER talks to us here\n[osc]"))
+    config = load_config(path)
+    config.devices.blocksize = 256
+    config.chain.parameters["karaoke.vocals"] = -20.0
+    save_config(config, path)
+    text = path.read_text()
+    assert text.startswith("# my studio\n")
+    assert "# REAPER talks to us here\n[osc]" in text
+    assert "blocksize = 256" in text and "# low latency for the booth" in text
+    assert text.index("[devices]") < text.index("[chain]") < text.index("[osc]") < text.index("[midi]")
+    back = load_config(path)
+    assert back.devices.blocksize == 256 and back.chain.parameters["karaoke.vocals"] == -20.0
+    assert back.chain.parameters["chain.mix"] == -math.inf and back.osc.port == 9100
+    assert back.midi.mappings == config.midi.mappings
+
+
 def test_writes_are_atomic(tmp_path, monkeypatch):
     path = tmp_path / "config.toml"
     path.write_text("[devices]\nblocksize = 128\n")

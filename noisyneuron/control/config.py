@@ -49,7 +49,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomli_w
+import tomlkit
 
 from noisyneuron.control.tomlfile import atomic_write_text, read_toml
 from noisyneuron.errors import UserError
@@ -348,11 +348,32 @@ def save_config(config: Config, path: str | Path | None = None) -> Path:
     """Write ``config`` as TOML to ``path`` (default: where it was read from, else the default
     location), atomically. Returns the path."""
     path = Path(path) if path is not None else (config.path or default_config_path())
-    text = "# NoisyNeuron configuration (see the README: Configuration and presets)\n"
-    text += tomli_w.dumps(config.to_dict())
-    atomic_write_text(path, text)
+    data = config.to_dict()
+    doc = None
+    if path.is_file():  # keep the user's comments, order and layout: change only what changed
+        try:
+            doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
+            doc = None  # unreadable or not TOML: written afresh (it could not have been loaded anyway)
+    if doc is None:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("NoisyNeuron configuration (see the README: Configuration and presets)"))
+    _merge_into(doc, data)
+    atomic_write_text(path, tomlkit.dumps(doc))
     config.path = path
     return path
+
+
+def _merge_into(table, data: dict) -> None:
+    """Make the tomlkit ``table`` hold ``data``: keys it lacks are added, values that differ are
+    replaced, keys ``data`` no longer has are removed; comments and untouched keys stay."""
+    for key in [k for k in table.keys() if k not in data]:
+        del table[key]
+    for key, value in data.items():
+        if isinstance(value, dict) and key in table and isinstance(table[key], dict):
+            _merge_into(table[key], value)
+        elif key not in table or table[key] != value:
+            table[key] = value
 
 
 # ----- presets -----------------------------------------------------------------------------------
@@ -391,7 +412,7 @@ def save_preset(name: str, values: dict[str, float], chain: str, directory: str 
     path = directory / preset_file_name(name)
     doc = {"name": name, "chain": chain,
            "parameters": {k: _value_to_toml(float(v)) for k, v in values.items()}}
-    atomic_write_text(path, "# NoisyNeuron preset\n" + tomli_w.dumps(doc))
+    atomic_write_text(path, "# NoisyNeuron preset\n" + tomlkit.dumps(doc))
     return path
 
 

@@ -309,12 +309,12 @@ class MidiMap:
     def to_toml(self, table: str | None = None) -> str:
         """The map as TOML: ``cc`` and ``note`` arrays of tables, at the top level or under the
         dotted ``table`` (e.g. ``midi.mappings``)."""
-        import tomli_w
+        import tomlkit
 
         doc: dict = {kind: [m.to_dict() for m in entries] for kind, entries in (("cc", self.cc), ("note", self.notes)) if entries}
         for part in reversed(table.split(".") if table else []):
             doc = {part: doc}
-        return "# NoisyNeuron MIDI map: channels 1..16; see the README's MIDI section\n" + tomli_w.dumps(doc)
+        return "# NoisyNeuron MIDI map: channels 1..16; see the README's MIDI section\n" + tomlkit.dumps(doc)
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the map as TOML, atomically (a temporary file, then a rename). Returns the path.
