@@ -41,9 +41,9 @@ def tiny(tmp_path_factory) -> "torch.nn.Module":
 
 
 def _stream(sc: StreamingClassifier, x: np.ndarray, rng: np.random.Generator, max_block: int = 5000):
-    """Feed ``x`` in random block sizes; every decision's (index, smoothed, level, gated)."""
+    """Feed ``x`` in random block sizes; every decision's (index, smoothed, level, gated, time, held)."""
     got = []
-    sc.on_decision = lambda s: got.append((s.label_index, s.smoothed.copy(), s.level_dbfs, s.gated, s.stream_seconds))
+    sc.on_decision = lambda s: got.append((s.label_index, s.smoothed.copy(), s.level_dbfs, s.gated, s.stream_seconds, s.held))
     pos = 0
     while pos < len(x):
         n = int(rng.integers(1, max_block))
@@ -157,7 +157,7 @@ def test_silence_gate_decides_before_the_model(tiny):
     quiet = [g for g in got if g[4] <= 2.0]
     assert all(g[3] for g in quiet) and all(sc.labels[g[0]] == SILENCE for g in quiet)
     assert all(-80.0 < g[2] < -70.0 for g in quiet[3:])  # the level of a -75 dBFS floor
-    assert len(calls) == sum(1 for g in got if not g[3]) > 0  # the network ran only when not gated
+    assert len(calls) == sum(1 for g in got if not g[3] and not g[5]) > 0  # the network ran only when not gated (or held)
     assert sc.labels[got[-1][0]] != SILENCE
     # the threshold is a setting: at -90 dBFS the floor is no longer silence by level
     sc2 = StreamingClassifier(tiny, 16000, silence_dbfs=-90.0)

@@ -21,10 +21,28 @@ stereo is averaged to mono):
    mean over frequency, mean and max over time, then the **head**: linear 192 -> 64, ReLU,
    dropout, linear 64 -> classes. The time pooling accepts any number of frames, so the context
    length is a run-time setting.
-3. **Level gate**: the RMS of the last ``gate_seconds`` (0.4 s), in dBFS; below ``silence_dbfs``
-   (-58 dBFS) the decision's raw posterior is "silence" (one-hot) and the network does not run.
-   The shipped model's classes are music, speech and noise; "silence" comes from the gate
-   (a model trained with a silence class keeps it, and the gate feeds the same label).
+3. **Gate** (over the last ``gate_seconds``, 0.4 s): silence when the RMS is below
+   ``silence_dbfs`` (-58 dBFS) while fewer than :data:`GATE_ACTIVE_FRAMES` (3) of the window's
+   20 ms frames stand ``activity_db`` (10 dB) above the input's own floor in some band. The
+   floor is measured on the input itself, per group of mel bands (:data:`GATE_GROUPS`, 8: its
+   spectrum), as the lowest 60 ms mean power inside the window: a steady noise floor (white,
+   pink, hum; -90..-60 dBFS) and digital zero are silence, a quiet talker (-40 dBFS peak:
+   syllables 20-30 dB over the pauses) is not. At or above ``silence_dbfs`` nothing is silence.
+   The comparison uses the log-mel bands, which stop at ``floor_db`` (-100 dB, where a -75 dBFS
+   white noise lies): sound quieter than that cannot stand out (a talker below about -50 dBFS
+   peak is silence). On silence the decision's raw posterior is "silence" (one-hot) and the
+   network does not run. The shipped model's classes are music, speech and noise; "silence"
+   comes from the gate (a model trained with a silence class keeps it, and the gate feeds the
+   same label).
+   **Onsets**: the network judges real audio only, never the zeros before the stream or the
+   silence before a sound. After a reset or a silence, the real audio starts at the first frame
+   of the decision that is real sound (it stands out from the floor, or its hop reaches
+   ``silence_dbfs``); while less than ``onset_seconds`` (0.06 s) of it has arrived the
+   decision is *held* (the label kept; "silence" at the very start), and until there is a full
+   context of it the window is that real audio repeated back to back. The window ends on the
+   decision's last frame of real sound, so the quiet after a sound that stops is not judged
+   either; a decision whose own frames are all quiet (the sound stopped; the gate window still
+   holds it) is held.
 4. **Smoothing and hysteresis** (:func:`smooth_and_decide`): a decision every
    ``decision_seconds`` (0.1 s). The posteriors are averaged exponentially with time constant
    ``smoothing_seconds`` (0.15 s), and the label changes only when another label's smoothed
@@ -100,10 +118,25 @@ CLASSIFIER_WEIGHTS_ENV = "NOISYNEURON_CLASSIFIER_WEIGHTS"
 PROFILE_ENV = "NOISYNEURON_CLASSIFIER_PROFILE"
 
 #: Streaming defaults an exported file carries (``stream`` metadata) unless it says otherwise:
-#: gate threshold (RMS dBFS) and window (s), smoothing time constant (s), hysteresis margin (0..1).
+#: the gate's level threshold (RMS dBFS: at or above it the input is never silence) and window
+#: (s), the gate's activity margin (dB above the input's own floor that makes a quieter window
+#: sound, not silence), the real audio the first decision after start or silence waits for (s),
+#: the smoothing time constant (s) and the hysteresis margin (0..1). A file that lacks a key
+#: gets the value here.
 #: Chosen on the validation split: the gate's 0.4 s window and -58 dBFS halve the label changes
 #: inside clips (pauses in quiet speech) against 0.3 s / -55 dBFS at the same median latency.
-DEFAULT_STREAM = {"silence_dbfs": -58.0, "gate_seconds": 0.4, "smoothing_seconds": 0.15, "hysteresis": 0.1}
+DEFAULT_STREAM = {
+    "silence_dbfs": -58.0,
+    "gate_seconds": 0.4,
+    "activity_db": 10.0,
+    "onset_seconds": 0.06,
+    "smoothing_seconds": 0.15,
+    "hysteresis": 0.1,
+}
+#: Bands of the gate's floor comparison (the mel bands summed in this many equal groups).
+GATE_GROUPS = 8
+#: Frames (20 ms each) of a gate window that must stand ``activity_db`` above the floor.
+GATE_ACTIVE_FRAMES = 3
 
 _EXPORT_LIMIT_BYTES = 5 * 1024 * 1024
 _AXIS0 = np.array([0], dtype=np.int64)
@@ -388,6 +421,128 @@ def _level_dbfs(mean_square: float) -> float:
     return 10.0 * math.log10(mean_square) if mean_square > 1e-12 else -120.0
 
 
+@njit(nogil=True, cache=True)
+def _gate_measure(mel, ms, count, lead, gate_frames, act_ratio, thr_power, power, floor, flags):
+    """The gate's measurements for the decision made when ``count`` frames exist (no allocation).
+
+    ``mel`` (rows, n_mels) dB and ``ms`` (rows,) are a ring: frame ``j`` is row ``j % rows``
+    (the whole signal is a ring with ``rows`` = its frames); frames ``j < 0`` read as digital
+    silence and frames ``j < lead`` (those still holding the zeros before the stream) are never
+    real audio. ``power`` (gate_frames + 2, groups) and ``floor`` (groups,) are scratch.
+
+    The **floor** of each group of mel bands (``power.shape[1]`` equal groups, power summed) is
+    the lowest 3-frame (60 ms) mean of the group's power over the gate window: the input's own
+    floor and its spectrum. A frame **stands out** when any group's power reaches
+    ``act_ratio`` times its floor.
+
+    Returns ``(mean square of the window's hops (full scale 1.0), frames of the window that stand
+    out)``. ``flags[k]`` (``k < len(flags)``, the newest ``len(flags)`` frames in order) is 1 when
+    frame ``count - len(flags) + k`` is real sound: it stands out, or its newest hop's mean square
+    reaches ``thr_power``.
+    """
+    rows = mel.shape[0]
+    n_mels = mel.shape[1]
+    groups = power.shape[1]
+    g = gate_frames
+    acc = 0.0
+    for j in range(count - g, count):
+        if j >= 0:
+            acc += ms[j % rows]
+    first = count - g - 2
+    for i in range(g + 2):
+        j = first + i
+        for q in range(groups):
+            power[i, q] = 0.0
+        if j >= lead:
+            r = j % rows
+            for q in range(groups):
+                e = 0.0
+                for m in range(q * n_mels // groups, (q + 1) * n_mels // groups):
+                    e += 10.0 ** (0.1 * mel[r, m])
+                power[i, q] = e
+    for q in range(groups):
+        floor[q] = -1.0
+    for i in range(2, g + 2):
+        if first + i < lead:
+            continue
+        for q in range(groups):
+            e = 0.0
+            n = 0
+            for d in range(3):
+                if first + i - d >= lead:
+                    e += power[i - d, q]
+                    n += 1
+            e /= n
+            if floor[q] < 0.0 or e < floor[q]:
+                floor[q] = e
+    active = 0
+    newest = flags.shape[0]
+    for k in range(newest):
+        flags[k] = 0
+    for i in range(2, g + 2):
+        j = first + i
+        if j < lead:
+            continue
+        loud = False
+        for q in range(groups):
+            if power[i, q] >= act_ratio * floor[q]:
+                loud = True
+                break
+        if loud:
+            active += 1
+        k = j - (count - newest)
+        if k >= 0 and (loud or ms[j % rows] >= thr_power):
+            flags[k] = 1
+    for k in range(newest - g):  # decisions longer than the gate window: level only there
+        j = count - newest + k
+        if j >= lead and ms[j % rows] >= thr_power:
+            flags[k] = 1
+    return acc / g, active
+
+
+@njit(nogil=True, cache=True)
+def _fill_window(mel, count, real, out):
+    """``out`` (ctx, n_mels) <- the window the network judges when ``count`` frames exist (ring
+    as in :func:`_gate_measure`): the newest ``ctx`` frames when ``real >= ctx``, else the newest
+    ``real`` frames (the real audio since the onset) repeated back to back to fill it, ending on
+    the newest frame. No allocation."""
+    rows = mel.shape[0]
+    ctx = out.shape[0]
+    for k in range(ctx):
+        back = ctx - k  # 1: the newest frame
+        if real < ctx:
+            back = (back - 1) % real + 1
+        r = (count - back) % rows
+        for m in range(out.shape[1]):
+            out[k, m] = mel[r, m]
+
+
+@njit(nogil=True, cache=True)
+def _next_real(real, is_open, flags, context_frames):
+    """Frames of real audio up to the newest one: 0 when gated (silence); after it (or a reset)
+    counting from the first frame of the decision that is real sound; then growing by the
+    decision's frames (kept below ``context_frames`` plus a decision: enough for any window)."""
+    if not is_open:
+        return 0
+    n = flags.shape[0]
+    if real == 0:
+        for k in range(n):
+            if flags[k]:
+                return n - k
+        return 0
+    return min(context_frames + n, real + n)
+
+
+@njit(nogil=True, cache=True)
+def _trailing_quiet(flags):
+    """Frames at the end of the decision after its last real-sound frame (all of them: none is)."""
+    n = flags.shape[0]
+    for k in range(n - 1, -1, -1):
+        if flags[k]:
+            return n - 1 - k
+    return n
+
+
 class StreamingClassifier:
     """The classifier on a stream: blocks of any size in, a decision every ``decision_seconds``.
 
@@ -396,18 +551,43 @@ class StreamingClassifier:
         sample_rate: input rate, Hz (16 kHz and up; 44.1 and 48 kHz devices run natively).
         decision_seconds: time between decisions, seconds (rounded to whole 20 ms hops; 0.1).
         context_seconds: audio each decision looks at, seconds (default: the trained 1.0 s).
-        silence_dbfs: level gate threshold, RMS dBFS (None: no gate; default the model's, -58).
-        gate_seconds: the gate's RMS window, seconds (default the model's, 0.4).
+        silence_dbfs: the gate's level threshold, RMS dBFS over the gate window: at or above it
+            the input is never silence (None: no gate; default the model's, -58).
+        gate_seconds: the gate's window, seconds (default the model's, 0.4).
+        activity_db: below ``silence_dbfs``, a window is sound, not silence, when at least
+            :data:`GATE_ACTIVE_FRAMES` of its 20 ms frames stand this many dB above the input's own
+            floor in some band (default the model's, 10 dB; None: the level alone decides).
+        onset_seconds: after the start or a silence, the network judges only real audio: it
+            waits until this much has arrived since the onset (seconds; default 0.06), holding
+            the label meanwhile ("silence" at the start).
         smoothing_seconds: time constant of the posterior average, seconds (0: none; 0.15).
         hysteresis: how much another label's smoothed posterior must exceed the current one's
             before the label changes (0..1; 0.1).
 
+    **The gate** (each decision, over the last ``gate_seconds``): silence when the RMS is below
+    ``silence_dbfs`` with fewer than :data:`GATE_ACTIVE_FRAMES` frames standing ``activity_db``
+    above the floor; else sound. The floor is the input's own:
+    per group of mel bands (:data:`GATE_GROUPS`), the lowest 60 ms mean power inside the window,
+    so a steady noise floor at any level below the threshold (white, pink, hum: -90..-60 dBFS)
+    and digital zero are silence, while a quiet talker (syllables 20-30 dB over the pauses, at
+    -40 dBFS peak) is sound. A steady floor's frames stand at most ~6 dB above that floor.
+
+    **Onsets**: the network never judges audio from before the start or from a silence. After a
+    reset or a gated decision, the real audio starts at the first frame of the decision that is
+    real sound (it stands out, or its hop reaches ``silence_dbfs``); until ``onset_seconds`` of it
+    have arrived the decision is *held*; after that, until there is ``context_seconds`` of it,
+    the window is the real audio repeated back to back. The window ends on the decision's last
+    frame of real sound; a decision whose own frames are all quiet (the sound just stopped; the
+    gate is still open) is held.
+
     After each decision: :attr:`label` (str), :attr:`label_index`, :attr:`smoothed` and
     :attr:`raw` (float32 ``(len(labels),)`` posteriors), :attr:`level_dbfs` (gate window RMS),
-    :attr:`gated` (the gate decided), :attr:`decisions` (count), :attr:`stream_seconds`
-    (stream time of the decision). ``on_decision(self)``, when set, is called after each one
-    (inside :meth:`process`). Nothing is allocated per block except torch's intermediate tensors.
-    Creating one sets torch to one thread (``torch.set_num_threads(1)``): the live path's setting.
+    :attr:`gated` (the gate decided silence), :attr:`held` (the network did not run and the
+    label was kept: ``raw`` is the previous ``smoothed``, or silence at the start),
+    :attr:`decisions` (count), :attr:`stream_seconds` (stream time of the decision).
+    ``on_decision(self)``, when set, is called after each one (inside :meth:`process`). Nothing
+    is allocated per block except torch's intermediate tensors. Creating one sets torch to one
+    thread (``torch.set_num_threads(1)``): the live path's setting.
     """
 
     def __init__(
@@ -420,27 +600,39 @@ class StreamingClassifier:
         gate_seconds: float | None = None,
         smoothing_seconds: float | None = None,
         hysteresis: float | None = None,
+        activity_db: float | None | str = "model",
+        onset_seconds: float | None = None,
     ) -> None:
         if net is None:
             net = load_classifier()
         defaults = net.export_meta.get("stream", {}) if net.export_meta else {}
+
+        def default(key):
+            return float(defaults.get(key, DEFAULT_STREAM[key]))
+
         cfg = net.config
         self.config = cfg
         self.sample_rate = float(sample_rate)
         self.n_fft, self.hop = cfg.geometry(sample_rate)
+        self.lead_frames = -(-(self.n_fft - self.hop) // self.hop)  # frames that still hold zeros from before the start
         self.decision_frames = max(1, int(round(decision_seconds / cfg.hop_seconds)))
         ctx = cfg.context_frames if context_seconds is None else max(4, int(round(context_seconds / cfg.hop_seconds)))
         self.context_frames = ctx
         if gate_seconds is None:
-            gate_seconds = float(defaults.get("gate_seconds", DEFAULT_STREAM["gate_seconds"]))
+            gate_seconds = default("gate_seconds")
         self.gate_seconds = float(gate_seconds)
         self.gate_frames = max(1, int(round(gate_seconds / cfg.hop_seconds)))
         if silence_dbfs == "model":
-            silence_dbfs = defaults.get("silence_dbfs", DEFAULT_STREAM["silence_dbfs"])
+            silence_dbfs = default("silence_dbfs")
         self.silence_dbfs = None if silence_dbfs is None else float(silence_dbfs)
-        smoothing = defaults.get("smoothing_seconds", DEFAULT_STREAM["smoothing_seconds"]) if smoothing_seconds is None else float(smoothing_seconds)
+        if activity_db == "model":
+            activity_db = default("activity_db")
+        self.activity_db = None if activity_db is None else float(activity_db)
+        onset = default("onset_seconds") if onset_seconds is None else float(onset_seconds)
+        self.onset_frames = max(1, int(round(onset / cfg.hop_seconds)))
+        smoothing = default("smoothing_seconds") if smoothing_seconds is None else float(smoothing_seconds)
         self.smoothing_seconds = smoothing
-        self.hysteresis = float(defaults.get("hysteresis", DEFAULT_STREAM["hysteresis"]) if hysteresis is None else hysteresis)
+        self.hysteresis = default("hysteresis") if hysteresis is None else float(hysteresis)
         self.decision_samples = self.decision_frames * self.hop
         self.decision_seconds = self.decision_samples / self.sample_rate
         self.alpha = 1.0 - math.exp(-self.decision_seconds / smoothing) if smoothing > 0 else 1.0
@@ -454,10 +646,13 @@ class StreamingClassifier:
         self._n_model = len(model_labels)
         torch.set_num_threads(1)
         self.net = net.fused() if any(isinstance(m, nn.BatchNorm2d) for m in net.modules()) else net.eval()
-        rows = max(ctx, self.gate_frames) + self.decision_frames
+        rows = max(ctx, self.gate_frames + 2) + self.decision_frames
         self.front = MelFrontEnd(cfg, sample_rate, rows)
         self._x = np.zeros((1, ctx, cfg.n_mels), dtype=np.float32)
         self._xt = torch.from_numpy(self._x)
+        self._power = np.zeros((self.gate_frames + 2, GATE_GROUPS), dtype=np.float64)
+        self._floor = np.zeros(GATE_GROUPS, dtype=np.float64)
+        self._flags = np.zeros(self.decision_frames, dtype=np.int64)
         self.raw = np.zeros(len(self.labels), dtype=np.float32)
         self.smoothed = np.zeros(len(self.labels), dtype=np.float32)
         self.on_decision = None
@@ -472,8 +667,10 @@ class StreamingClassifier:
         self.decisions = 0
         self.level_dbfs = -120.0
         self.gated = False
+        self.held = False
         self.stream_seconds = 0.0
         self._since = 0  # samples since the last decision
+        self._real = 0  # frames of real audio since the onset (capped at the context)
 
     @property
     def label(self) -> str | None:
@@ -487,30 +684,33 @@ class StreamingClassifier:
 
     def _decide(self) -> None:
         fe = self.front
-        rows = fe.rows
-        end = fe.count % rows  # row after the newest frame
-        # the gate: RMS over the last gate_frames hops
-        g = self.gate_frames
-        acc = 0.0
-        for i in range(g, 0, -1):
-            acc += fe.ms[(end - i) % rows]
-        self.level_dbfs = _level_dbfs(acc / g)
-        self.raw[:] = 0.0
-        if self.silence_dbfs is not None and self.level_dbfs < self.silence_dbfs:
-            self.gated = True
-            self.raw[self._silence_index] = 1.0
-        else:
-            self.gated = False
-            ctx = self.context_frames
-            start = (end - ctx) % rows
-            first = min(ctx, rows - start)
-            self._x[0, :first] = fe.mel[start : start + first]
-            if first < ctx:
-                self._x[0, first:] = fe.mel[: ctx - first]
+        count = fe.count
+        thr = 0.0 if self.silence_dbfs is None else 10.0 ** (0.1 * self.silence_dbfs)
+        act = math.inf if self.activity_db is None else 10.0 ** (0.1 * self.activity_db)
+        mean_sq, active = _gate_measure(fe.mel, fe.ms, count, self.lead_frames, self.gate_frames, act, thr,
+                                        self._power, self._floor, self._flags)
+        self.level_dbfs = _level_dbfs(mean_sq)
+        is_open = _gate_open(self.level_dbfs, active, self.silence_dbfs)
+        self._real = _next_real(self._real, is_open, self._flags, self.context_frames)
+        self.gated = not is_open
+        self.held = is_open and _hold(self._real, self._flags, self.onset_frames, self.label_index, self._silence_index)
+        first = self.decisions == 0
+        if self.gated or (self.held and self.label_index < 0):  # silence; nothing yet without a silence label
+            if self._silence_index >= 0:
+                self.raw[:] = 0.0
+                self.raw[self._silence_index] = 1.0
+            else:
+                self.raw[:] = 1.0 / len(self.raw)
+        elif self.held:
+            self.raw[:] = self.smoothed
+        else:  # the window ends on the decision's last frame of real sound
+            trail = _trailing_quiet(self._flags)
+            _fill_window(fe.mel, count - trail, self._real - trail, self._x[0])
             with torch.inference_mode():
                 probs = torch.softmax(self.net(self._xt), dim=1)
+            self.raw[:] = 0.0
             self.raw[: self._n_model] = probs[0].numpy()
-        self.label_index = smooth_and_decide(self.raw, self.smoothed, self.alpha, self.label_index, self.hysteresis, self.decisions == 0)
+        self.label_index = smooth_and_decide(self.raw, self.smoothed, self.alpha, self.label_index, self.hysteresis, first)
         self.decisions += 1
         self.stream_seconds = self.decisions * self.decision_seconds
         if self.on_decision is not None:
@@ -534,6 +734,27 @@ class StreamingClassifier:
         return made
 
 
+def _gate_open(level_dbfs: float, active: int, silence_dbfs: float | None) -> bool:
+    """The gate: sound (True) or silence, from the window's RMS (dBFS) and its frames that stand
+    out from the floor (see :class:`StreamingClassifier`)."""
+    return silence_dbfs is None or level_dbfs >= silence_dbfs or active >= GATE_ACTIVE_FRAMES
+
+
+@njit(nogil=True, cache=True)
+def _hold(real, flags, onset_frames, label_index, silence_index):
+    """An open decision that does not run the network: less than ``onset_frames`` of real audio
+    since the onset, or none of the decision's own frames is real sound (it just stopped). Without a
+    silence label there is nothing to hold at the start: the network judges what real audio there is."""
+    if label_index < 0 and silence_index < 0:
+        return real == 0
+    if real < onset_frames:
+        return True
+    for k in range(flags.shape[0]):
+        if flags[k]:
+            return False
+    return True
+
+
 def decide_frames(
     net: ClassifierNet,
     mel: np.ndarray,
@@ -542,39 +763,69 @@ def decide_frames(
     decision_frames: int = 5,
     context_frames: int = 50,
     gate_frames: int = 20,
-    silence_dbfs: float | None = -58.0,
+    silence_dbfs: float | None = DEFAULT_STREAM["silence_dbfs"],
     alpha: float = 1.0 - math.exp(-0.1 / 0.15),
     hysteresis: float = 0.1,
     batch_size: int = 16,
+    activity_db: float | None = DEFAULT_STREAM["activity_db"],
+    onset_frames: int = 3,
+    lead_frames: int = 1,
 ) -> dict:
     """Every decision over precomputed frames (:func:`log_mel_frames`), the network on batches.
 
     ``labels``: the network's labels, plus :data:`SILENCE` last when the gate adds it. Decision
-    ``i`` looks at the frames before row ``(i + 1) * decision_frames`` (floor frames before the
-    start), as :class:`StreamingClassifier` does. Returns ``{"labels", "index" (decisions,),
-    "smoothed" and "raw" (decisions, labels) float32, "level_dbfs", "gated"}``.
+    ``i`` is made when frame ``(i + 1) * decision_frames - 1`` is the newest, with the gate,
+    onsets and holds of :class:`StreamingClassifier` (``lead_frames``: frames at the start that
+    hold zeros from before it, 1 at the front end's geometry). Returns ``{"labels", "index"
+    (decisions,), "smoothed" and "raw" (decisions, labels) float32, "level_dbfs", "gated",
+    "held"}``.
     """
     cfg = net.config
+    mel = np.ascontiguousarray(mel, dtype=np.float32)
+    ms = np.ascontiguousarray(ms, dtype=np.float64)
     d = len(mel) // decision_frames
     n_model = len(cfg.labels)
     silence_index = labels.index(SILENCE) if SILENCE in labels else -1
-    pad = max(context_frames, gate_frames)
-    mel_p = np.concatenate([np.full((pad, cfg.n_mels), cfg.floor_db, dtype=np.float32), np.asarray(mel, dtype=np.float32)])
-    ms_p = np.concatenate([np.zeros(pad), np.asarray(ms, dtype=np.float64)])
-    ends = (np.arange(d) + 1) * decision_frames + pad  # exclusive end rows in the padded arrays
-    level = np.array([_level_dbfs(float(np.sum(ms_p[e - gate_frames : e])) / gate_frames) for e in ends]) if d else np.zeros(0)
-    gated = level < silence_dbfs if silence_dbfs is not None else np.zeros(d, dtype=bool)
+    thr = 0.0 if silence_dbfs is None else 10.0 ** (0.1 * silence_dbfs)
+    act = math.inf if activity_db is None else 10.0 ** (0.1 * activity_db)
+    power = np.zeros((gate_frames + 2, GATE_GROUPS))
+    floor = np.zeros(GATE_GROUPS)
+    flags = np.zeros(decision_frames, dtype=np.int64)
+    level = np.zeros(d)
+    gated = np.zeros(d, dtype=bool)
+    held = np.zeros(d, dtype=bool)
+    real_at = np.zeros(d, dtype=np.int64)
+    trail_at = np.zeros(d, dtype=np.int64)
+    real = 0
+    had_label = False  # a decision before this one set a label (a held start says silence)
+    start_hold = np.zeros(d, dtype=bool)
+    for i in range(d):
+        count = (i + 1) * decision_frames
+        mean_sq, active = _gate_measure(mel, ms, count, lead_frames, gate_frames, act, thr, power, floor, flags)
+        level[i] = _level_dbfs(mean_sq)
+        is_open = _gate_open(level[i], active, silence_dbfs)
+        real = _next_real(real, is_open, flags, context_frames)
+        gated[i] = not is_open
+        held[i] = is_open and _hold(real, flags, onset_frames, 0 if had_label else -1, silence_index)
+        start_hold[i] = held[i] and not had_label
+        real_at[i] = real
+        trail_at[i] = _trailing_quiet(flags)
+        had_label = True
     raw = np.zeros((d, len(labels)), dtype=np.float32)
     if silence_index >= 0:
-        raw[gated, silence_index] = 1.0
-    todo = np.flatnonzero(~gated)
+        raw[gated | start_hold, silence_index] = 1.0
+    else:
+        raw[start_hold] = 1.0 / len(labels)
+    todo = np.flatnonzero(~gated & ~held)
     was_training = net.training
     net.eval()
+    windows = np.zeros((batch_size, context_frames, cfg.n_mels), dtype=np.float32)
     with torch.inference_mode():
         for k in range(0, len(todo), batch_size):
             idx = todo[k : k + batch_size]
-            windows = np.stack([mel_p[ends[i] - context_frames : ends[i]] for i in idx])
-            probs = torch.softmax(net(torch.from_numpy(windows)), dim=1).numpy()
+            for b, i in enumerate(idx):
+                _fill_window(mel, (i + 1) * decision_frames - int(trail_at[i]), int(real_at[i] - trail_at[i]), windows[b])
+            probs = torch.softmax(net(torch.from_numpy(windows[: len(idx)])), dim=1).numpy()
             raw[idx, :n_model] = probs
     net.train(was_training)
     smoothed = np.zeros_like(raw)
@@ -582,10 +833,12 @@ def decide_frames(
     current = -1
     state = np.zeros(len(labels), dtype=np.float32)
     for i in range(d):
+        if held[i] and not start_hold[i]:
+            raw[i] = state
         current = smooth_and_decide(raw[i], state, alpha, current, hysteresis, i == 0)
         smoothed[i] = state
         index[i] = current
-    return {"labels": tuple(labels), "index": index, "smoothed": smoothed, "raw": raw, "level_dbfs": level, "gated": gated}
+    return {"labels": tuple(labels), "index": index, "smoothed": smoothed, "raw": raw, "level_dbfs": level, "gated": gated, "held": held}
 
 
 def batch_decisions(
@@ -605,7 +858,7 @@ def batch_decisions(
     mel, ms = log_mel_frames(x, sample_rate, sc.config)
     out = decide_frames(
         sc.net, mel, ms, sc.labels, sc.decision_frames, sc.context_frames, sc.gate_frames, sc.silence_dbfs,
-        sc.alpha, sc.hysteresis, batch_size,
+        sc.alpha, sc.hysteresis, batch_size, sc.activity_db, sc.onset_frames, sc.lead_frames,
     )
     out["times"] = (np.arange(len(out["index"])) + 1) * sc.decision_seconds
     out["decision_seconds"] = sc.decision_seconds

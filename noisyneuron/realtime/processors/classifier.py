@@ -2,8 +2,8 @@
 
 Analysis only: the audio passes through untouched (bit for bit; latency 0). It wraps
 :class:`~noisyneuron.models.classifier.StreamingClassifier` (a decision every 0.1 s from the
-last 1 s, smoothed, with hysteresis and a level gate) on the mean of the block's channels, at
-the device rate (44.1 / 48 kHz natively, no resampler).
+last 1 s of real audio, smoothed, with hysteresis and a gate relative to the input's own floor)
+on the mean of the block's channels, at the device rate (44.1 / 48 kHz natively, no resampler).
 
 Each decision is *published* without a lock, for control threads (OSC, MIDI, the UI) to poll
 with :meth:`ClassifierProcessor.reading` (None until the first decision), as
@@ -15,8 +15,10 @@ across the copy, so it never sees a half-written decision and the audio side nev
 
 Parameters (``--set monitor.gate=-50``):
 
-- ``gate``: level gate threshold, RMS dBFS over the last 0.4 s (-90..-20; -58): below it the
-  label is "silence" and the network does not run;
+- ``gate``: the gate's level threshold, RMS dBFS over the last 0.4 s (-90..-20; -58): below it
+  the label is "silence" (and the network does not run) unless the input stands out from its
+  own floor (10 dB in some band for 60 ms: a quiet talker does, a steady noise floor or hum
+  does not); at or above it nothing is silence;
 - ``hysteresis``: how far (in %) another label's smoothed confidence must exceed the current
   label's before the label changes (0..50; 10).
 
@@ -47,7 +49,8 @@ class ClassifierReading:
         level_dbfs: RMS level of the gate's window (the last 0.4 s), dBFS (-120 = digital silence).
         sequence: decisions published since prepare / reset (1 for the first): a new value is a new decision.
         stream_seconds: stream time of the decision, seconds since prepare / reset.
-        gated: the level gate decided (below the threshold: silence, the network did not run).
+        gated: the gate decided silence (below the threshold and nothing standing out from the
+            input's floor; the network did not run).
     """
 
     label: str | None
@@ -83,7 +86,7 @@ class ClassifierProcessor(Processor):
         stream = (net.export_meta or {}).get("stream", {})
         self.gate = self.add_parameter(Parameter(
             "gate", -90.0, -20.0, float(stream.get("silence_dbfs", -58.0)), "dB",
-            "level gate: below this RMS (dBFS, last 0.4 s) the label is silence", smoothing_seconds=0.0))
+            "gate: below this RMS (dBFS, last 0.4 s) the label is silence unless the input stands out from its own floor", smoothing_seconds=0.0))
         self.hysteresis = self.add_parameter(Parameter(
             "hysteresis", 0.0, 50.0, 100.0 * float(stream.get("hysteresis", 0.1)), "%",
             "how far another label's confidence must exceed the current one's to take over", smoothing_seconds=0.0))
@@ -110,10 +113,16 @@ class ClassifierProcessor(Processor):
         self.classifier.on_decision = self._publish
         self.labels = self.classifier.labels
         self._conf = np.zeros(len(self.labels), dtype=np.float32)
-        # warm up (numba compile, torch's first-call costs) off the audio thread, gate open
-        self.classifier.silence_dbfs = None
-        self.classifier.process(np.zeros(self.classifier.decision_samples, dtype=np.float32))
-        self.classifier.silence_dbfs = self.gate.value
+        # warm up (numba compile, torch's first-call costs) off the audio thread, gate open, until
+        # the network has run (the first decisions after a start are held: too little real audio)
+        sc = self.classifier
+        sc.silence_dbfs = None
+        warm = np.zeros(sc.decision_samples, dtype=np.float32)
+        for _ in range(sc.onset_frames // sc.decision_frames + 2):
+            sc.process(warm)
+            if not sc.held:
+                break
+        sc.silence_dbfs = self.gate.value
         self.reset()
 
     def reset(self) -> None:
