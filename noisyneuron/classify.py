@@ -2,13 +2,14 @@
 ``noisyneuron classify calibrate``: fit the classifier to your microphone.
 
 ``classify FILE...`` runs the same decision path as the live monitor (a decision every 0.1 s
-from the last 1 s, smoothed, with hysteresis and the level gate; :func:`~noisyneuron.models.
+from the last 1 s of real audio, smoothed, with hysteresis and the gate; :func:`~noisyneuron.models.
 classifier.batch_decisions`) over each file at its own rate (mono mix; files below 16 kHz are
 resampled to 16 kHz) and merges equal consecutive decisions into **segments**: label, start and
 end (seconds) and confidence (the mean smoothed confidence of the label over the segment).
 Segment boundaries are decision times: a change shows up after the decision latency (median
 0.4 s on the test split). Output: a table, JSON or CSV on stdout; ``--plot PNG`` draws the log-mel spectrogram
-with the segments over it.
+with a label strip above it (a colour band per segment, a legend; nothing is drawn over the
+spectrogram).
 
 ``classify calibrate`` is parsed separately (before file names; see :func:`main_calibrate`),
 so ``noisyneuron classify song.wav`` and ``noisyneuron classify calibrate --from DIR`` both work;
@@ -69,7 +70,10 @@ def segments_of(result: dict, duration: float) -> list[dict]:
     return out
 
 
-def _plot(path: Path, audio: np.ndarray, rate: int, result: dict, segments: list[dict], net, title: str) -> None:
+def _figure(audio: np.ndarray, rate: int, result: dict, segments: list[dict], net, title: str):
+    """The ``--plot`` figure: a label strip (one colour band per segment, named when wide enough,
+    and a legend of every label) above the log-mel spectrogram, which nothing is drawn over, on
+    a shared time axis (seconds). Returns ``(figure, strip axes, spectrogram axes)``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,24 +86,30 @@ def _plot(path: Path, audio: np.ndarray, rate: int, result: dict, segments: list
     hop = net.config.hop_seconds
     labels = list(result["labels"])
     colours = {lab: plt.get_cmap("tab10")(i % 10) for i, lab in enumerate(labels)}
-    fig, (strip, ax) = plt.subplots(2, 1, figsize=(12, 4.8), sharex=True, gridspec_kw={"height_ratios": [1, 6]})
+    fig, (strip, ax) = plt.subplots(2, 1, figsize=(12, 4.8), sharex=True, layout="constrained", gridspec_kw={"height_ratios": [1, 6]})
     extent = (0.0, len(mel) * hop, 0, mel.shape[1])
     top = float(mel.max()) if len(mel) else 0.0
     ax.imshow(mel.T, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=top - 80, vmax=top)
-    for seg in segments:
-        c = colours[seg["label"]]
-        strip.axvspan(seg["start"], seg["end"], color=c, alpha=0.9)
-        ax.axvspan(seg["start"], seg["end"], color=c, alpha=0.12)
-        ax.axvline(seg["start"], color="white", lw=0.6, alpha=0.6)
-        if seg["end"] - seg["start"] >= 0.04 * max(extent[1], 1e-9):
+    end = max(extent[1], segments[-1]["end"] if segments else 0.0)
+    for seg in segments:  # the segments go on the strip only: the spectrogram stays clear
+        strip.axvspan(seg["start"], seg["end"], color=colours[seg["label"]], alpha=0.9, lw=0)
+        if seg["end"] - seg["start"] >= 0.04 * max(end, 1e-9):
             strip.text(0.5 * (seg["start"] + seg["end"]), 0.5, f"{seg['label']} {seg['confidence']:.2f}", ha="center", va="center", fontsize=8)
     strip.set_yticks([])
-    strip.set_xlim(0, max(extent[1], segments[-1]["end"] if segments else 0))
+    strip.set_ylim(0, 1)
+    strip.set_xlim(0, end)
+    strip.tick_params(axis="x", labelbottom=False)
     strip.set_title(title, fontsize=9, loc="left")
     ax.set_ylabel("mel band (30 Hz - 7.5 kHz)")
     ax.set_xlabel("time (s)")
     strip.legend(handles=[Patch(color=colours[lab], label=lab) for lab in labels], loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout()
+    return fig, strip, ax
+
+
+def _plot(path: Path, audio: np.ndarray, rate: int, result: dict, segments: list[dict], net, title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, _, _ = _figure(audio, rate, result, segments, net, title)
     tmp = path.with_name(path.stem + ".partial.png")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +206,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="PNG", default=None, help="save a spectrogram with the labels drawn (several files: PNG-<file>.png)")
     parser.add_argument("--classifier-weights", metavar="FILE", default=None, help="exported classifier weights (default: your calibration profile, else the shipped ones)")
     parser.add_argument("--no-profile", action="store_true", help="ignore your calibration profile (use the shipped weights)")
-    parser.add_argument("--gate", type=float, default=None, metavar="DBFS", help="level gate: below this RMS (dBFS, last 0.4 s) is silence (default: the model's, -58)")
+    parser.add_argument("--gate", type=float, default=None, metavar="DBFS", help="gate: below this RMS (dBFS, last 0.4 s) is silence unless the input stands out from its own floor (default: the model's, -58)")
     parser.add_argument("--decision-seconds", type=float, default=0.1, metavar="S", help="time between decisions (default 0.1)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no notes on stderr")
 

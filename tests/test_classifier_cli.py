@@ -78,6 +78,42 @@ def test_classify_json_csv_table_and_plot(weights, song, tmp_path, capsys):
     assert (tmp_path / "song-song.png").is_file() and (tmp_path / "song-other.png").is_file()
 
 
+def test_plot_has_a_label_strip_above_a_clear_spectrogram(weights, song, tmp_path):
+    """Issue 12 item 6: the segments are colour bands on a strip above the spectrogram (with a
+    legend of every label); nothing (no boundary lines, no tint) is drawn over the spectrogram."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    from noisyneuron.classify import _figure, segments_of
+    from noisyneuron.models.classifier import batch_decisions, load_classifier
+
+    net = load_classifier(weights)
+    audio = sf.read(str(song), dtype="float32")[0].mean(axis=1)
+    result = batch_decisions(net, audio, 44100)
+    segments = segments_of(result, len(audio) / 44100)
+    assert len(segments) >= 2  # there are boundaries to draw (music, then the silent end)
+    fig, strip, spec = _figure(audio, 44100, result, segments, net, "song")
+    try:
+        fig.canvas.draw()
+        assert len(spec.images) == 1 and not spec.lines and not spec.patches and not spec.collections
+        assert strip.get_position().y0 >= spec.get_position().y1 - 1e-6  # the strip is above
+        bands = strip.patches
+        assert len(bands) == len(segments)
+        for band, seg in zip(bands, segments):
+            x0, x1 = band.get_window_extent().x0, band.get_window_extent().x1
+            left, right = strip.transData.transform([(seg["start"], 0), (seg["end"], 0)])[:, 0]
+            assert abs(x0 - left) < 1.0 and abs(x1 - right) < 1.0
+        colour = {seg["label"]: band.get_facecolor()[:3] for band, seg in zip(bands, segments)}
+        assert len({tuple(np.round(c, 3)) for c in colour.values()}) == len(colour)  # a colour per label
+        legend = strip.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == list(result["labels"])
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            if text.get_text() in colour:
+                assert np.allclose(to_rgba(handle.get_facecolor())[:3], colour[text.get_text()], atol=1e-3)
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("make,message", [
     (lambda p: None, "no such file"),
     (lambda p: p.write_bytes(b"RIFF\x00\x00garbage" * 10), ""),
