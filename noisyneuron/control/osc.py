@@ -467,8 +467,7 @@ class OscServer:
     # ----- routing -------------------------------------------------------------------------------
     def _build_routes(self) -> dict[str, tuple[Control, str]]:
         routes: dict[str, tuple[Control, str]] = {}
-        for control in self.surface:
-            a = control.address
+        for a, control in [(c.address, c) for c in self.surface] + list(self.surface.aliases.items()):
             routes[a] = (control, "plain")
             routes[a + "/n"] = (control, "n")
             routes[a + "/f"] = (control, "f")

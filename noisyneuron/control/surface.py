@@ -113,6 +113,18 @@ class ControlSurface:
         #: every control, by address, in chain order
         self.controls: dict[str, Control] = {c.address: c for c in controls}
         self._by_key = {c.key: c for c in controls}
+        #: other addresses that reach a control: a one-processor chain named for what it does
+        #: (``karaoke``, which picks the centre cut or the neural separator) answers to
+        #: ``karaoke.<param>`` / ``/noisyneuron/karaoke/<param>`` whichever it picked, so examples
+        #: and presets written for it work either way
+        self.aliases: dict[str, Control] = {}
+        names = {p.name for p in chain.processors}
+        if len(chain.processors) == 1 and chain.name not in names and chain.name != CHAIN_CONTROLS:
+            for c in controls:
+                if c.processor != CHAIN_CONTROLS:
+                    alias = Control(chain.name, c.name, c.parameter)
+                    self.aliases[alias.address] = c
+                    self._by_key.setdefault(alias.key, c)
         self._listeners: tuple[Listener, ...] = ()
         #: exceptions raised by listeners (each one is a bug in that listener)
         self.listener_errors = 0
@@ -125,7 +137,7 @@ class ControlSurface:
         Raises:
             UnknownControl: with the known keys, when nothing (or more than one control) matches.
         """
-        control = self.controls.get(name) or self._by_key.get(name)
+        control = self.controls.get(name) or self._by_key.get(name) or self.aliases.get(name)
         if control is not None:
             return control
         if name.startswith(ADDRESS_PREFIX + "/"):
