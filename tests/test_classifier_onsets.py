@@ -1,6 +1,7 @@
-"""Issue 12 items 3 and 4: the network never judges the zeros before a stream or the silence
-before a sound (no "speech" flash at onsets and endings), and the gate decides silence relative
-to the input's own floor (a quiet talker is not silence; steady floors and digital zero are)."""
+"""Issue 12 items 3, 4 and 5: the network never judges the zeros before a stream or the silence
+before a sound (no "speech" flash at onsets and endings), the gate decides silence relative to
+the input's own floor (a quiet talker is not silence; steady floors and digital zero are), and
+speech over music or in noise is speech (mixtures made here)."""
 
 from __future__ import annotations
 
@@ -212,3 +213,37 @@ def test_the_shipped_model_calls_a_quiet_talker_speech(shipped):
     out = batch_decisions(shipped, x.astype(np.float32), rate)
     labels = [out["labels"][i] for i in out["index"]][5:]
     assert labels.count("speech") / len(labels) >= 0.7, "".join(lab[:2] for lab in labels)
+
+
+# ----- item 5: mixed content ------------------------------------------------------------------
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def _speech_share(net: ClassifierNet, x: np.ndarray, rate: int) -> float:
+    """Share of the decisions after the first second that say speech."""
+    out = batch_decisions(net, x.astype(np.float32), rate)
+    labels = [out["labels"][i] for i in out["index"]]
+    return labels[10:].count("speech") / len(labels[10:])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_speech_over_music_10_db_below_it_is_speech(shipped, seed):
+    """A talker over the demo song's accompaniment (drums, bass, chords, no voice), the music's
+    RMS 10 dB under the talker's: the shipped model says speech."""
+    rate = 16000
+    talk = nz.formant_speech(np.random.default_rng(seed), 8.0, rate, level_dbfs=-24.0)
+    music = make_demo_mix(rate, 8.0, seed=seed)["accompaniment"].mean(axis=1)
+    music = music * (_rms(talk) / _rms(music) * 10 ** (-10 / 20))
+    assert _speech_share(shipped, talk + music, rate) >= 0.85
+    assert _speech_share(shipped, music * 10 ** (10 / 20), rate) < 0.2  # the music alone is not speech
+
+
+@pytest.mark.parametrize("kind", ["pink", "fan", "rain", "engine"])
+def test_speech_in_noise_at_5_db_snr_is_speech(shipped, kind):
+    rate = 16000
+    talk = nz.formant_speech(np.random.default_rng(5), 8.0, rate, level_dbfs=-24.0)
+    noise, _ = nz.random_noise(kind, np.random.default_rng(6), 8.0, rate, -30.0)
+    noise = noise[: len(talk)] * (_rms(talk) / _rms(noise) * 10 ** (-5 / 20))
+    assert _speech_share(shipped, talk + noise, rate) >= 0.85
+    assert _speech_share(shipped, noise, rate) < 0.2  # the noise alone is not speech
