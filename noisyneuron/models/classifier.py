@@ -133,7 +133,8 @@ DEFAULT_STREAM = {
     "smoothing_seconds": 0.15,
     "hysteresis": 0.1,
 }
-#: Bands of the gate's floor comparison (the mel bands summed in this many equal groups).
+#: Bands of the gate's floor comparison (the mel bands summed in this many equal groups; fewer
+#: when the model has fewer mel bands).
 GATE_GROUPS = 8
 #: Frames (20 ms each) of a gate window that must stand ``activity_db`` above the floor.
 GATE_ACTIVE_FRAMES = 3
@@ -650,8 +651,9 @@ class StreamingClassifier:
         self.front = MelFrontEnd(cfg, sample_rate, rows)
         self._x = np.zeros((1, ctx, cfg.n_mels), dtype=np.float32)
         self._xt = torch.from_numpy(self._x)
-        self._power = np.zeros((self.gate_frames + 2, GATE_GROUPS), dtype=np.float64)
-        self._floor = np.zeros(GATE_GROUPS, dtype=np.float64)
+        groups = min(GATE_GROUPS, cfg.n_mels)
+        self._power = np.zeros((self.gate_frames + 2, groups), dtype=np.float64)
+        self._floor = np.zeros(groups, dtype=np.float64)
         self._flags = np.zeros(self.decision_frames, dtype=np.int64)
         self.raw = np.zeros(len(self.labels), dtype=np.float32)
         self.smoothed = np.zeros(len(self.labels), dtype=np.float32)
@@ -788,8 +790,9 @@ def decide_frames(
     silence_index = labels.index(SILENCE) if SILENCE in labels else -1
     thr = 0.0 if silence_dbfs is None else 10.0 ** (0.1 * silence_dbfs)
     act = math.inf if activity_db is None else 10.0 ** (0.1 * activity_db)
-    power = np.zeros((gate_frames + 2, GATE_GROUPS))
-    floor = np.zeros(GATE_GROUPS)
+    groups = min(GATE_GROUPS, cfg.n_mels)
+    power = np.zeros((gate_frames + 2, groups))
+    floor = np.zeros(groups)
     flags = np.zeros(decision_frames, dtype=np.int64)
     level = np.zeros(d)
     gated = np.zeros(d, dtype=bool)
