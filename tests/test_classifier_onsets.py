@@ -247,3 +247,39 @@ def test_speech_in_noise_at_5_db_snr_is_speech(shipped, kind):
     noise = noise[: len(talk)] * (_rms(talk) / _rms(noise) * 10 ** (-5 / 20))
     assert _speech_share(shipped, talk + noise, rate) >= 0.85
     assert _speech_share(shipped, noise, rate) < 0.2  # the noise alone is not speech
+
+
+def test_the_gate_and_the_onset_window_allocate_nothing_per_decision(untrained):
+    """What the open path adds to a decision before the network (the gate's floor measurement,
+    the onset bookkeeping, the window of real audio) allocates nothing that tracemalloc sees."""
+    import tracemalloc
+
+    from noisyneuron.models import classifier as c
+
+    sc = StreamingClassifier(untrained, 48000)
+    sc.process(_quiet_talker(1.5, 48000, 2))
+    fe = sc.front
+
+    def decide_without_network():
+        mean_sq, active = c._gate_measure(fe.mel, fe.ms, fe.count, sc.lead_frames, sc.gate_frames, 10.0, 1e-6,
+                                          sc._power, sc._floor, sc._flags)
+        real = c._next_real(7, c._gate_open(c._level_dbfs(mean_sq), active, sc.silence_dbfs), sc._flags, sc.context_frames)
+        c._hold(real, sc._flags, sc.onset_frames, 0, 3)
+        trail = c._trailing_quiet(sc._flags)
+        c._fill_window(fe.mel, fe.count - trail, max(1, real - trail), sc._x[0])
+
+    for _ in range(50):
+        decide_without_network()
+    tracemalloc.start()
+    try:
+        decide_without_network()
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(2000):
+            decide_without_network()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # peak - base: the most Python memory held at once, here a few int and float objects (about
+    # 300 bytes); a temporary copy of the gate's band powers would be 1.5 kB, of a window 13 kB
+    assert peak - base < 1024 and current - base < 256, (peak - base, current - base)
