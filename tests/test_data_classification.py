@@ -335,6 +335,13 @@ def test_sound_catalogues_unpack_and_voices_are_not_effects():
         assert _NOT_SFX.search(path), path
     for path in ("/ambience/wind.ogg", "/sfx/engine_large.ogg", "/sound/mill/mill_turning_00.ogg", "/sound/crowdcheer.wav"):
         assert not _NOT_SFX.search(path), path
+    # music that sits among a package's effects is music, never noise
+    from noisyneuron.models.data.sources import GAME_MUSIC_FILES, game_music_recordings, sfx_recordings
+
+    themes = {f for files in GAME_MUSIC_FILES.values() for f in files}
+    assert not themes & {r.paths[0] for r in sfx_recordings()}
+    installed = {f for f in themes if Path(f).is_file()}
+    assert installed <= {r.paths[0] for r in game_music_recordings()}
 
 
 def test_mixtures_put_a_real_speaker_over_real_music_or_noise_at_their_levels(tmp_path):

@@ -244,6 +244,10 @@ GAME_MUSIC_DIRS: dict[str, tuple[str, ...]] = {
     "xmoto-data": ("/usr/share/games/xmoto/Textures/Musics",),
     "tuxfootball": ("/usr/share/games/tuxfootball/sound",),
 }
+#: Music files that sit among a package's effects (Red Eclipse's themes, 38-156 s).
+GAME_MUSIC_FILES: dict[str, tuple[str, ...]] = {
+    "redeclipse-data": tuple(f"/usr/share/games/redeclipse/data/sounds/{n}" for n in ("original.ogg", "theme.ogg", "theme_chip.ogg")),
+}
 # voices, speech, announcers, musical jingles and stingers: not noise (matched on the lower-case
 # path below the package's folder)
 _NOT_SFX = re.compile(
@@ -343,7 +347,10 @@ def sfx_recordings() -> tuple[Recording, ...]:
                         rel = os.path.relpath(full, place)
                         if name.lower().endswith(_EXTENSIONS) and not _NOT_SFX.search("/" + rel.lower()):
                             items.append((f"{Path(place).name}/{rel}", full))
+            music = set(GAME_MUSIC_FILES.get(package, ()))
             for rel, file in items:
+                if file in music:
+                    continue
                 seconds = _duration(file)
                 if seconds is not None and seconds >= _MIN_SFX_SECONDS:
                     found.append(Recording(f"{package}:{rel}", package, (file,), seconds))
@@ -367,4 +374,9 @@ def game_music_recordings() -> tuple[Recording, ...]:
                     seconds = _duration(full)
                     if seconds is not None and seconds >= _MIN_MUSIC_SECONDS:
                         found.append(Recording(f"{package}:{Path(place).name}/{os.path.relpath(full, place)}", package, (full,), seconds))
+    for package, files in GAME_MUSIC_FILES.items():
+        for full in files:
+            seconds = _duration(full) if os.path.isfile(full) else None
+            if seconds is not None and seconds >= _MIN_MUSIC_SECONDS:
+                found.append(Recording(f"{package}:{Path(full).parent.name}/{Path(full).name}", package, (full,), seconds))
     return tuple(sorted(found, key=lambda r: r.id))
