@@ -102,11 +102,14 @@ def separate_files(
     net=None,
     progress: bool = True,
     output_format: str = "wav",
+    recursive: bool = False,
 ) -> list[Path]:
     """Separate each input file into stem files under ``out_dir/<input name>/``.
 
     Args:
-        inputs: audio files (WAV, FLAC, OGG, MP3...; any rate and channel count).
+        inputs: audio files (WAV, FLAC, OGG, MP3, M4A/AAC, Opus...; any rate and channel
+            count), or folders: every audio file in them (``recursive``: in their subfolders too,
+            written to the same subfolders under ``out_dir``).
         out_dir: output folder, created if needed; existing stem files in it are replaced.
         stems: ``"4"`` (every stem of the model), ``"2"`` (vocals + accompaniment) or a stem
             name (that stem + ``no_<name>``); see the module docstring.
@@ -116,6 +119,7 @@ def separate_files(
         net: for ``model="ours"``: the :class:`SeparatorNet` to use (default: the shipped one).
         progress: tqdm bars on stderr. A line per file (real-time factor) is printed in any case.
         output_format: ``"wav"`` or ``"flac"`` (24-bit PCM).
+        recursive: look for audio files in the subfolders of folder inputs too.
 
     Returns:
         the written files, in order (input by input, stems in output order).
@@ -137,9 +141,7 @@ def separate_files(
     stems = _check_stems_syntax(stems)
     if demucs_weights is not None and model != "demucs":
         raise UserError("--demucs-weights is for --model demucs; add --model demucs or leave it out")
-    inputs = [Path(p) for p in inputs]
-    if not inputs:
-        raise UserError("no input files: give one or more audio files to separate")
+    inputs, relative = _expand_inputs([Path(p) for p in inputs], recursive, Path(out_dir))
 
     # Check every input before the (long) work starts, so a typo in the last one fails at once.
     infos = [audio_info(p) for p in inputs]
@@ -148,7 +150,7 @@ def separate_files(
         raise UserError(f"--out {out_dir} is a file; give a folder (it is created if needed)")
     folders: dict[Path, Path] = {}
     for p in inputs:
-        folder = out_dir / p.stem
+        folder = out_dir / relative[p] / p.stem
         if folder in folders:
             raise UserError(f"{folders[folder]} and {p} would both write to {folder}; rename one or separate them in two runs")
         folders[folder] = p
@@ -186,6 +188,35 @@ def separate_files(
             line += f"; {clipped} samples clipped to [-1, 1]"
         _print(line)
     return written
+
+
+def _expand_inputs(paths: list[Path], recursive: bool, out_dir: Path) -> tuple[list[Path], dict[Path, Path]]:
+    """Files as given, folders as the audio files in them (sorted; in subfolders too when
+    ``recursive``; never the stems of an earlier run under ``out_dir``). Returns the files and, per file, the subfolder its stems go to (relative to
+    the output folder: empty for files given by name)."""
+    from noisyneuron.audio.files import READABLE_EXTENSIONS
+
+    files: list[Path] = []
+    relative: dict[Path, Path] = {}
+    out_root = out_dir.resolve()
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            relative[path] = Path()
+            continue
+        pattern = "**/*" if recursive else "*"
+        found = sorted(f for f in path.glob(pattern) if f.is_file() and f.suffix.lower() in READABLE_EXTENSIONS
+                       and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                       and not f.resolve().is_relative_to(out_root))
+        if not found:
+            hint = "" if recursive else " (add --recursive to look in its subfolders)"
+            raise UserError(f"{path}: no audio files in this folder{hint}")
+        for f in found:
+            files.append(f)
+            relative[f] = f.parent.relative_to(path)
+    if not files:
+        raise UserError("no input files: give one or more audio files (or folders) to separate")
+    return files, relative
 
 
 def _check_writable(folder: Path) -> None:
@@ -316,7 +347,10 @@ def _is_pair(names: list[str]) -> bool:
 # ----- command line -----------------------------------------------------------------------------
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``noisyneuron separate`` arguments to ``parser``."""
-    parser.add_argument("inputs", nargs="+", metavar="IN", help="audio files to separate (WAV, FLAC, OGG, MP3)")
+    parser.add_argument("inputs", nargs="+", metavar="IN",
+                        help="audio files to separate (WAV, FLAC, OGG, MP3, M4A/AAC, Opus, ALAC...), or folders of them")
+    parser.add_argument("--recursive", "-r", action="store_true",
+                        help="for folders: their subfolders too (stems go to the same subfolders under --out)")
     parser.add_argument("--out", default="separated", metavar="DIR", help="output folder; stems go to DIR/<input name>/ (default: separated)")
     parser.add_argument(
         "--stems", default="4", metavar="4|2|NAME",
@@ -340,5 +374,6 @@ def cli_main(args: argparse.Namespace) -> int:
         demucs_weights=args.demucs_weights,
         progress=not args.quiet,
         output_format=args.format,
+        recursive=args.recursive,
     )
     return 0

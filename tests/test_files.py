@@ -508,3 +508,83 @@ def test_truncated_mp3_warns_with_both_lengths(tmp_path, capsys):
     assert len(got) < 2 * 48000
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("noisyneuron:")]
     assert len(err) == 1 and "3.000 s" in err[0] and f"{len(got) / 48000:.3f} s" in err[0], err
+
+
+# ----- formats libsndfile cannot read: through FFmpeg's decoders (PyAV) ----------------------------
+def _encode_with_ffmpeg(path, audio, rate, codec, sample_format):
+    """``audio`` (frames, 2) float32 encoded with FFmpeg's ``codec`` (PyAV) into ``path``."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = "stereo"
+        for start in range(0, len(audio), 1024):
+            piece = np.ascontiguousarray(audio[start : start + 1024].T)
+            if sample_format == "s16":
+                piece = (piece.T.reshape(1, -1) * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(piece, format=sample_format, layout="stereo")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("suffix, codec, sample_format, rate", [
+    (".m4a", "aac", "fltp", 44100), (".aac", "aac", "fltp", 44100), (".opus", "libopus", "s16", 48000),
+    (".m4a", "alac", "s16p", 44100),
+])
+def test_m4a_aac_opus_and_alac_are_read_through_ffmpeg(tmp_path, suffix, codec, sample_format, rate):
+    from noisyneuron.audio.files import FileSource, audio_info, read_audio_checked
+
+    t = np.arange(int(2.0 * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    audio = np.stack([tone, 0.5 * tone], axis=1)
+    path = tmp_path / f"song{suffix}"
+    if sample_format == "s16p":  # ALAC takes planar 16-bit
+        _encode_s16p(path, audio, rate, codec)
+    else:
+        _encode_with_ffmpeg(path, audio, rate, codec, sample_format)
+    info = audio_info(path)
+    assert info.sample_rate == rate and info.channels == 2
+    got, got_rate, _ = read_audio_checked(path)
+    assert got_rate == rate and got.shape[1] == 2 and abs(len(got) / rate - 2.0) < 0.1
+    middle = got[rate // 2 : rate + rate // 2]
+    spectrum = np.abs(np.fft.rfft(middle[:, 0]))
+    assert abs(np.argmax(spectrum) * rate / len(middle) - 440) < 3  # the tone, not noise
+    assert abs(20 * np.log10(np.std(middle[:, 1]) / np.std(middle[:, 0])) - 20 * np.log10(0.5)) < 0.5  # channels kept apart
+    streamed = FileSource(path, 48000, 1, 4096)
+    total, block = 0, np.zeros((4096, 1), dtype=np.float32)
+    while not streamed.finished:
+        n = streamed.read_into(block)
+        if n == 0:
+            break
+        total += n
+    streamed.close()
+    assert abs(total / 48000 - len(got) / rate) < 0.05  # streamed, resampled, mono: the same length
+
+
+def _encode_s16p(path, audio, rate, codec):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = "stereo"
+        for start in range(0, len(audio), 4096):
+            piece = np.ascontiguousarray((audio[start : start + 4096].T * 32767).astype(np.int16))
+            frame = av.AudioFrame.from_ndarray(piece, format="s16p", layout="stereo")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_a_broken_m4a_is_one_line(tmp_path):
+    from noisyneuron.audio.files import AudioFileError, read_audio_checked
+
+    junk = tmp_path / "song.m4a"
+    junk.write_bytes(b"\0\0\0\x18ftypM4A " + bytes(range(256)) * 8)
+    with pytest.raises(AudioFileError) as info:
+        read_audio_checked(junk)
+    assert str(junk) in str(info.value) and "\n" not in str(info.value)

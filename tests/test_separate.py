@@ -448,3 +448,27 @@ def test_separate_demucs_streams_a_file_longer_than_a_piece(tiny_demucs_file, tm
     whole = separate_demucs(load_demucs(tiny_demucs_file), audio, 44100)["vocals"]
     error = np.sum((vocals - whole) ** 2) / np.sum(whole**2)
     assert error < 0.1, error  # pieces with 0.25 s of crossfade stay close to the whole-file pass
+
+
+def test_separate_a_folder_and_its_subfolders(net, tmp_path):
+    """`separate DIR` takes the audio files in it (M4A too); --recursive its subfolders, mirrored
+    under --out; an earlier run's stems inside the folder are never taken as inputs."""
+    library = tmp_path / "library"
+    (library / "album" / "disc2").mkdir(parents=True)
+    sf.write(str(library / "a.wav"), _noise(8000, 2, seed=1), 44100)
+    sf.write(str(library / "album" / "b.flac"), _noise(8000, 2, seed=2), 44100)
+    sf.write(str(library / "album" / "disc2" / "c.wav"), _noise(8000, 1, seed=3), 44100)
+    (library / "notes.txt").write_text("not audio")
+    out = library / "stems"
+    written = separate_files([library], out, stems="2", net=net, progress=False)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == ["a/accompaniment.wav", "a/vocals.wav"]
+    written = separate_files([library], out, stems="2", net=net, progress=False, recursive=True)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "a/accompaniment.wav", "a/vocals.wav", "album/b/accompaniment.wav", "album/b/vocals.wav",
+        "album/disc2/c/accompaniment.wav", "album/disc2/c/vocals.wav"]
+    assert sf.info(str(out / "album" / "disc2" / "c" / "vocals.wav")).channels == 1
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    sf.write(str(empty / "sub" / "x.wav"), _noise(4000, 2), 44100)
+    with pytest.raises(UserError, match="no audio files in this folder .add --recursive"):
+        separate_files([empty], tmp_path / "o", net=net, progress=False)

@@ -49,11 +49,13 @@ import soundfile as sf
 import soxr
 from numba import njit
 
+from noisyneuron.audio.av_reader import AV_EXTENSIONS
 from noisyneuron.dsp.sanitize import replace_nonfinite
 from noisyneuron.errors import AudioFileError
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
+    "READABLE_EXTENSIONS",
     "DEFAULT_SUBTYPES",
     "AudioInfo",
     "audio_info",
@@ -71,6 +73,10 @@ _MP3 = "MP3" in sf.available_formats()
 #: File extensions that can be read and written (lower case, with the dot). Reading also accepts
 #: anything else libsndfile recognises by its content (AIFF, W64, CAF...), whatever its name.
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg") + ((".mp3",) if _MP3 else ())
+
+#: File extensions read (and recognised as files on the command line): the above, and through
+#: FFmpeg's decoders M4A/AAC, Opus, ALAC, WMA... (:mod:`noisyneuron.audio.av_reader`).
+READABLE_EXTENSIONS: tuple[str, ...] = SUPPORTED_EXTENSIONS + AV_EXTENSIONS
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
 
@@ -133,6 +139,24 @@ class AudioInfo:
         return self.subtype in _FLOAT_SUBTYPES
 
 
+def _open_with_ffmpeg(path: Path, libsndfile_reason: str | None):
+    """``path`` through FFmpeg's decoders (:class:`~noisyneuron.audio.av_reader.AvReader`), for
+    what libsndfile cannot read (M4A/AAC, Opus, ALAC...); one-line AudioFileError otherwise."""
+    from noisyneuron.audio.av_reader import AvReader, av_available
+
+    if not av_available():
+        raise AudioFileError(
+            f"{path}: libsndfile cannot read this format and PyAV (FFmpeg's decoders) is not installed; "
+            f"pip install av, or convert it: ffmpeg -i {path} out.wav"
+        )
+    try:
+        return AvReader(path)
+    except ValueError as error:
+        if libsndfile_reason is not None:
+            raise AudioFileError(f"{path}: not a readable audio file (corrupt, or not audio: {error})") from None
+        raise AudioFileError(f"{path}: cannot read it ({error}); the file is corrupt or truncated, use another copy") from None
+
+
 def _open_for_read(path: str | os.PathLike) -> tuple[sf.SoundFile, AudioInfo]:
     """Open ``path`` for reading, translating every failure into a one-line AudioFileError."""
     path = Path(path)
@@ -144,18 +168,18 @@ def _open_for_read(path: str | os.PathLike) -> tuple[sf.SoundFile, AudioInfo]:
         raise AudioFileError(f"{path}: permission denied; make the file readable")
     if path.stat().st_size == 0:
         raise AudioFileError(f"{path} is empty (0 bytes); it holds no audio, pick another file")
-    try:
-        f = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
-        reason = _libsndfile_reason(error)
-        if "not recognised" in reason.lower():
-            raise AudioFileError(
-                f"{path}: not a readable audio file (corrupt, or a format libsndfile cannot decode "
-                f"such as AAC/M4A); use WAV, FLAC, OGG or MP3, e.g. ffmpeg -i {path} out.wav"
-            ) from None
-        raise AudioFileError(
-            f"{path}: cannot read it ({reason}); the file is corrupt or truncated, use another copy"
-        ) from None
+    if path.suffix.lower() in AV_EXTENSIONS:
+        f = _open_with_ffmpeg(path, None)
+    else:
+        try:
+            f = sf.SoundFile(str(path))
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
+            reason = _libsndfile_reason(error)
+            if "not recognised" not in reason.lower():
+                raise AudioFileError(
+                    f"{path}: cannot read it ({reason}); the file is corrupt or truncated, use another copy"
+                ) from None
+            f = _open_with_ffmpeg(path, reason)
     if f.channels < 1 or f.samplerate <= 0:
         f.close()
         raise AudioFileError(
@@ -265,7 +289,8 @@ def _warn_if_short(info: AudioInfo, claimed: int | None, decoded: int) -> None:
     """One line on stderr when a file decoded to fewer frames than its header claims."""
     if claimed is None:
         return
-    slack = max(_MP3_SLACK_FRAMES, claimed // 100) if info.format == "MP3" else 0
+    approximate = info.format == "MP3" or info.path.suffix.lower() in AV_EXTENSIONS  # lengths from estimates
+    slack = max(_MP3_SLACK_FRAMES, claimed // 100) if approximate else 0
     if decoded >= claimed - slack:
         return
     try:
@@ -334,14 +359,14 @@ class _Decoder:
     def _read_raw(self) -> int:
         """Read up to one chunk from the file into ``self._buffer``; return frames read."""
         try:
-            if self._unknown_length:
+            if self._unknown_length and isinstance(self._file, sf.SoundFile):
                 # soundfile seeks after each read, which fails for FLAC files of unknown length.
                 ptr = sf._ffi.cast("float*", self._buffer.ctypes.data)
                 n = int(sf._snd.sf_readf_float(self._file._file, ptr, len(self._buffer)))
             else:
                 n = self._file.read(len(self._buffer), dtype="float32", out=self._buffer)
                 n = len(n)
-        except (sf.LibsndfileError, RuntimeError) as error:
+        except (sf.LibsndfileError, RuntimeError) as error:  # RuntimeError: FFmpeg's decoders too
             raise AudioFileError(
                 f"{self.info.path}: read failed at frame {self._position} "
                 f"({_libsndfile_reason(error)}); the file is corrupt or truncated"
@@ -397,7 +422,8 @@ def read_audio_checked(
     """Read a whole file; also return how many NaN/Inf samples were replaced.
 
     Args:
-        path: the file (WAV, FLAC, OGG, MP3, or anything libsndfile recognises by content).
+        path: the file (WAV, FLAC, OGG, MP3, anything libsndfile recognises by content, and
+            through FFmpeg's decoders M4A/AAC, Opus, ALAC, WMA...).
         sample_rate: rate to return, in Hz; the file is resampled (soxr, HQ) when it differs.
             ``None`` keeps the file's rate.
         channels: channel count to return, mapped by the module's channel rule (mono copied to

@@ -40,9 +40,9 @@ def looks_like_file(spec: str | None) -> bool:
     rather than a device (an index or part of a name)."""
     if spec is None:
         return False
-    from noisyneuron.audio.files import SUPPORTED_EXTENSIONS
+    from noisyneuron.audio.files import READABLE_EXTENSIONS
 
-    return os.sep in spec or Path(spec).suffix.lower().lstrip(".") in {e.lower().lstrip(".") for e in SUPPORTED_EXTENSIONS}
+    return os.sep in spec or Path(spec).suffix.lower() in READABLE_EXTENSIONS
 
 
 @dataclass
