@@ -1,6 +1,8 @@
 """``noisyneuron separate``: split whole files into stems, offline.
 
-For each input ``song.flac`` the stems go to ``OUT/song/<stem>.wav`` (or ``.flac``), written
+For each input ``song.flac`` the stems go to ``OUT/song/<stem>.wav`` (``--format`` flac or
+mp3 with ``--bitrate``; ``--filename`` names them otherwise, e.g. ``"{track} - {stem}.{ext}"``;
+folders are separated file by file, ``--recursive`` mirrors their subfolders), written
 atomically (each appears only once complete; existing files are replaced, but never an input:
 a stem that would be one of the inputs, or two inputs that would write the same stems, is a
 one-line error before any work):
@@ -30,7 +32,7 @@ their own rate (44.1 kHz) and back. Mono files give mono stems; files with more 
 are separated on their first two channels and the others go, unchanged, into ``other`` (into
 ``accompaniment``/``no_NAME`` for the two-stem outputs).
 
-WAV and FLAC are written as 24-bit PCM, clipped to [-1, 1] (the count is reported if any sample
+WAV and FLAC are written as 24-bit PCM, MP3 at a constant ``--bitrate`` or LAME's default, clipped to [-1, 1] (the count is reported if any sample
 clipped).
 """
 
@@ -52,7 +54,7 @@ __all__ = ["separate_files", "add_cli_arguments", "cli_main", "MODELS", "STEM_CH
 MODELS = ("ours", "demucs")
 #: Values of ``stems`` besides a single stem name.
 STEM_CHOICES = ("4", "2")
-_FORMATS = ("wav", "flac")
+_FORMATS = ("wav", "flac", "mp3")
 _NATIVE_RATES = (44100, 48000)
 _FALLBACK_RATE = 44100
 
@@ -103,6 +105,8 @@ def separate_files(
     progress: bool = True,
     output_format: str = "wav",
     recursive: bool = False,
+    filename: str = "{track}/{stem}.{ext}",
+    bitrate: int | None = None,
 ) -> list[Path]:
     """Separate each input file into stem files under ``out_dir/<input name>/``.
 
@@ -118,8 +122,13 @@ def separate_files(
             (default ``htdemucs`` from the local cache); see :func:`load_demucs`.
         net: for ``model="ours"``: the :class:`SeparatorNet` to use (default: the shipped one).
         progress: tqdm bars on stderr. A line per file (real-time factor) is printed in any case.
-        output_format: ``"wav"`` or ``"flac"`` (24-bit PCM).
+        output_format: ``"wav"``, ``"flac"`` (24-bit PCM) or ``"mp3"``.
         recursive: look for audio files in the subfolders of folder inputs too.
+        filename: where each stem goes under ``out_dir`` (and the input's subfolder):
+            ``{track}`` (the input's name without extension), ``{stem}``, ``{ext}``; e.g.
+            ``"{track}/{stem}.{ext}"`` (the default) or ``"{track} - {stem}.{ext}"``.
+        bitrate: for ``"mp3"``, a constant bitrate in kbit/s (one of
+            :data:`noisyneuron.audio.files.MP3_BITRATES`; default: LAME's, about 128).
 
     Returns:
         the written files, in order (input by input, stems in output order).
@@ -137,10 +146,13 @@ def separate_files(
         raise UserError(f"unknown model {model!r}: use ours or demucs")
     output_format = str(output_format).strip().lower().lstrip(".")
     if output_format not in _FORMATS:
-        raise UserError(f"unknown output format {output_format!r}: use wav or flac")
+        raise UserError(f"unknown output format {output_format!r}: use {', '.join(_FORMATS)}")
+    if bitrate is not None and output_format != "mp3":
+        raise UserError("--bitrate is for --format mp3 (WAV and FLAC are lossless)")
     stems = _check_stems_syntax(stems)
     if demucs_weights is not None and model != "demucs":
         raise UserError("--demucs-weights is for --model demucs; add --model demucs or leave it out")
+    _check_filename_template(filename)
     inputs, relative = _expand_inputs([Path(p) for p in inputs], recursive, Path(out_dir))
 
     # Check every input before the (long) work starts, so a typo in the last one fails at once.
@@ -148,12 +160,6 @@ def separate_files(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; give a folder (it is created if needed)")
-    folders: dict[Path, Path] = {}
-    for p in inputs:
-        folder = out_dir / relative[p] / p.stem
-        if folder in folders:
-            raise UserError(f"{folders[folder]} and {p} would both write to {folder}; rename one or separate them in two runs")
-        folders[folder] = p
 
     if model == "ours":
         separator = _load_ours(net)
@@ -164,30 +170,61 @@ def separate_files(
         separator = load_demucs(demucs_weights or DEFAULT_DEMUCS_MODEL)
         sources = list(separator.sources)
     names = _outputs_for(stems, sources)
-    for folder in folders:  # no stem may replace an input (this one's, or one not read yet)
-        for name in names:
-            check_not_an_input(folder / f"{name}.{output_format}", inputs)
-
-    for folder in folders:  # a folder that cannot be written fails now, not after the work
+    plans: list[dict[str, Path]] = []
+    owners: dict[Path, Path] = {}
+    for p in inputs:
+        targets = {name: out_dir / relative[p] / filename.format(track=p.stem, stem=name, ext=output_format)
+                   for name in names}
+        for target in targets.values():
+            if target in owners and owners[target] != p:
+                raise UserError(f"{owners[target]} and {p} would both write {target}; rename one, put {{track}} "
+                                f"in --filename or separate them in two runs")
+            owners[target] = p
+            check_not_an_input(target, inputs)  # no stem may replace an input (this one's, or one not read yet)
+        plans.append(targets)
+    for folder in sorted({t.parent for t in owners}):  # a folder that cannot be written fails now, not after the work
         _check_writable(folder)
 
+    from noisyneuron.units import speed_words
+
     written: list[Path] = []
-    for path, info, folder in zip(inputs, infos, folders):
+    for path, info, targets in zip(inputs, infos, plans):
         started = time.perf_counter()
-        targets = {name: folder / f"{name}.{output_format}" for name in names}
-        seconds, clipped = _separate_streaming(model, separator, path, info, names, targets, inputs, progress)
+        seconds, clipped = _separate_streaming(model, separator, path, info, names, targets, inputs, progress, bitrate)
         written.extend(targets.values())
         elapsed = time.perf_counter() - started
-        from noisyneuron.units import speed_words
-
+        where = sorted({str(t.parent) for t in targets.values()})
         line = (
-            f"{path}: {', '.join(names)} in {folder}/ - {seconds:.1f} s of audio in {elapsed:.1f} s "
-            f"({speed_words(seconds, elapsed)}, {model})"
+            f"{path}: {', '.join(names)} in {', '.join(w + '/' for w in where)} - {seconds:.1f} s of audio in "
+            f"{elapsed:.1f} s ({speed_words(seconds, elapsed)}, {model})"
         )
         if clipped:
             line += f"; {clipped} samples clipped to [-1, 1]"
         _print(line)
     return written
+
+
+#: The default output names: a folder per input, a file per stem (Demucs's layout).
+DEFAULT_FILENAME = "{track}/{stem}.{ext}"
+
+
+def _check_filename_template(template: str) -> None:
+    """``--filename``: placeholders {track} (the input's name without extension), {stem} and
+    {ext}; it must name the stem (or every stem would go to one file) and stay under --out."""
+    import string
+
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as error:
+        raise UserError(f"--filename {template!r}: {error}; use {{track}}, {{stem}} and {{ext}}") from None
+    unknown = fields - {"track", "stem", "ext"}
+    if unknown:
+        raise UserError(f"--filename {template!r}: unknown {', '.join('{' + f + '}' for f in sorted(unknown))}; "
+                        f"use {{track}}, {{stem}} and {{ext}}, e.g. {DEFAULT_FILENAME!r}")
+    if "stem" not in fields:
+        raise UserError(f"--filename {template!r} has no {{stem}}: every stem would be written to the same file")
+    if Path(template).is_absolute() or ".." in Path(template).parts:
+        raise UserError(f"--filename {template!r}: give a name inside --out (no leading / and no ..)")
 
 
 def _expand_inputs(paths: list[Path], recursive: bool, out_dir: Path) -> tuple[list[Path], dict[Path, Path]]:
@@ -261,7 +298,7 @@ def _demucs_run(model, path: Path, rate: int, channels: int):
 
 
 def _separate_streaming(model: str, separator, path: Path, info, names: list[str], targets: dict[str, Path], inputs,
-                        progress: bool) -> tuple[float, int]:
+                        progress: bool, bitrate: int | None = None) -> tuple[float, int]:
     """Separate ``path`` from disk to disk: the file is decoded, separated and written in
     pieces, so memory does not grow with its length. Our model carries its state across pieces
     (:class:`~noisyneuron.models.apply.ChunkedSeparation`) and runs at 44.1 or 48 kHz (other
@@ -298,7 +335,8 @@ def _separate_streaming(model: str, separator, path: Path, info, names: list[str
             import soxr
 
             back = {stem: soxr.ResampleStream(rate, file_rate, channels, dtype="float32", quality="HQ") for stem in run.stems}
-        sinks = {name: stack.enter_context(FileSink(target, file_rate, channels, inputs=inputs)) for name, target in targets.items()}
+        sinks = {name: stack.enter_context(FileSink(target, file_rate, channels, inputs=inputs, bitrate_kbps=bitrate))
+                 for name, target in targets.items()}
         written = 0
 
         def emit(stems: dict[str, np.ndarray], last: bool) -> None:
@@ -359,7 +397,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="ours", metavar="ours|demucs", help="ours (fast, the live separator) or demucs (htdemucs: better, slower) (default: ours)")
     parser.add_argument("--separator-weights", metavar="FILE", help="exported separator weights for --model ours (default: the shipped ones)")
     parser.add_argument("--demucs-weights", metavar="FILE", default=None, help="Demucs model file (.th) or pretrained name, for --model demucs (default: htdemucs from the local cache)")
-    parser.add_argument("--format", default="wav", metavar="wav|flac", dest="format", help="output format, 24-bit (default: wav)")
+    parser.add_argument("--format", default="wav", metavar="wav|flac|mp3", dest="format",
+                        help="output format: wav and flac 24-bit, mp3 (default: wav)")
+    parser.add_argument("--bitrate", type=int, default=None, metavar="KBPS",
+                        help="mp3: constant bitrate, kbit/s (64..320, e.g. 192; default: LAME's, about 128)")
+    parser.add_argument("--filename", default=DEFAULT_FILENAME, metavar="TEMPLATE",
+                        help="where each stem goes under --out: {track} (input name), {stem}, {ext} "
+                             "(default: '{track}/{stem}.{ext}'; e.g. '{track} - {stem}.{ext}')")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -375,5 +419,7 @@ def cli_main(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         output_format=args.format,
         recursive=args.recursive,
+        filename=args.filename,
+        bitrate=args.bitrate,
     )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import time
 
@@ -472,3 +473,20 @@ def test_separate_a_folder_and_its_subfolders(net, tmp_path):
     sf.write(str(empty / "sub" / "x.wav"), _noise(4000, 2), 44100)
     with pytest.raises(UserError, match="no audio files in this folder .add --recursive"):
         separate_files([empty], tmp_path / "o", net=net, progress=False)
+
+
+def test_mp3_stems_at_a_bitrate_and_a_filename_template(net, inputs, tmp_path):
+    written = separate_files([inputs["wav"]], tmp_path / "o", stems="2", net=net, progress=False,
+                             output_format="mp3", bitrate=192, filename="{track} - {stem}.{ext}")
+    names = [p.name for p in written]
+    assert names == [f"{inputs['wav'].stem} - vocals.mp3", f"{inputs['wav'].stem} - accompaniment.mp3"]
+    info = sf.info(str(written[0]))
+    assert info.format == "MP3" and abs(info.duration - sf.info(str(inputs["wav"])).duration) < 0.1
+    kbps = written[0].stat().st_size * 8 / info.duration / 1000
+    assert 170 < kbps < 215, kbps
+    for kwargs, words in [({"filename": "{track}.{ext}"}, "no {stem}"), ({"filename": "{song}/{stem}.{ext}"}, "unknown {song}"),
+                          ({"filename": "../{stem}.{ext}"}, "inside --out"), ({"bitrate": 192}, "--format mp3"),
+                          ({"output_format": "mp3", "bitrate": 100}, "kbit/s")]:
+        with pytest.raises(UserError, match=re.escape(words)):
+            separate_files([inputs["wav"]], tmp_path / "bad", stems="2", net=net, progress=False, **kwargs)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").rglob("*.mp3"))

@@ -56,6 +56,7 @@ from noisyneuron.errors import AudioFileError
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "READABLE_EXTENSIONS",
+    "MP3_BITRATES",
     "DEFAULT_SUBTYPES",
     "AudioInfo",
     "audio_info",
@@ -79,6 +80,10 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg") + ((".mp3",) i
 READABLE_EXTENSIONS: tuple[str, ...] = SUPPORTED_EXTENSIONS + AV_EXTENSIONS
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}
+
+#: Constant bitrates an MP3 can be written at (kbit/s), for :class:`FileSink`'s ``bitrate_kbps``
+#: (``--bitrate``); without one, LAME's default (variable, about 128 kbit/s).
+MP3_BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 #: Subtype written when :class:`FileSink` is given none: 24-bit PCM for WAV and FLAC (the
 #: float32 audio is clipped to [-1, 1] and the clipped samples counted), Vorbis for OGG and
@@ -690,6 +695,8 @@ class FileSink:
             for the default.
         flush_seconds: audio written between header updates and flushes, in seconds.
         inputs: files the output must never overwrite (see :func:`check_not_an_input`).
+        bitrate_kbps: for MP3, a constant bitrate in kbit/s (one of :data:`MP3_BITRATES`);
+            ``None``: LAME's default.
 
     Attributes:
         kept_path: where unfinished output was kept (None while writing, after a successful
@@ -709,10 +716,15 @@ class FileSink:
         subtype: str | None = None,
         flush_seconds: float = 1.0,
         inputs=(),
+        bitrate_kbps: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.partial_path = partial_path_for(self.path)
         ext = self.path.suffix.lower()
+        if bitrate_kbps is not None and (ext != ".mp3" or int(bitrate_kbps) not in MP3_BITRATES):
+            raise AudioFileError(
+                f"{self.path}: a bitrate is for MP3 files, one of {', '.join(map(str, MP3_BITRATES))} kbit/s"
+                if ext == ".mp3" else f"{self.path}: --bitrate is for MP3 output; {ext} files are lossless or set their own")
         if ext not in SUPPORTED_EXTENSIONS:
             raise AudioFileError(
                 f"{self.path}: cannot write {ext or 'files without an extension'}; end the name "
@@ -746,9 +758,11 @@ class FileSink:
             self._fd = os.open(
                 self.partial_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
             )
+            lossy = {} if bitrate_kbps is None else {  # libsndfile: 320 - 288 * level kbit/s, constant
+                "compression_level": (320 - int(bitrate_kbps)) / 288.0, "bitrate_mode": "CONSTANT"}
             self._file = sf.SoundFile(
                 self._fd, "w", self.sample_rate, self.channels,
-                subtype=self.subtype, format=self.format, closefd=False,
+                subtype=self.subtype, format=self.format, closefd=False, **lossy,
             )
         except (OSError, sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else _libsndfile_reason(error)
