@@ -639,27 +639,19 @@ def _plan_noise(rng, cat: _Catalogue, seconds: float, tag: str) -> tuple[str, di
 
 
 #: Mixture clips per clip of the plan (labelled speech: a real speaker over real music or noise).
-MIXTURE_SHARE = 0.12
+MIXTURE_SHARE = 0.08
 #: Level of the music under the speech (RMS, dB relative to the speech): music 10 dB below or less.
 MIXTURE_MUSIC_DB = (-25.0, -10.0)
 #: Speech-to-noise ratio of speech in noise, dB: 5 dB SNR or better.
 MIXTURE_SNR_DB = (5.0, 20.0)
 
 
-#: Generated noises speech is mixed into (steady and machinery: what a room or a street adds).
-_MIXTURE_GENERATED = ("white", "pink", "brown", "hum", "fan", "rain", "engine", "generator", "pump", "drone", "clatter")
-
-
-def _plan_mixture(rng, cat: _Catalogue, seconds: float, tag: str = "") -> tuple[str, dict]:
-    """Speech of one real speaker over real music (40 %), in real recorded noise (30 %) or in a
-    generated noise (30 %), all of one split (in the test split: held-out speakers over held-out
-    packages). Label speech."""
-    u = float(rng.random())
-    over = "music" if u < 0.4 and cat.music else "noise" if u < 0.7 and cat.sfx else "generated"
-    groups = cat.music_splits if over == "music" else cat.sfx_splits if over == "noise" else {"any": s for s in SPLITS}
+def _plan_mixture(rng, cat: _Catalogue, seconds: float) -> tuple[str, dict]:
+    """Speech of one real speaker over real music or in real recorded noise, all of one split
+    (in the test split: held-out speakers over held-out packages). Label speech."""
+    over = "music" if (cat.music and (not cat.sfx or rng.random() < 0.5)) else "noise"
+    groups = cat.music_splits if over == "music" else cat.sfx_splits
     both = {g: s for g, s in groups.items() if s in set(cat.speaker_splits.values())}
-    if over == "generated":
-        both = {s: s for s in SPLITS if s in set(cat.speaker_splits.values())}
     split = _available_split(rng, both)
     speaker = cat.speaker_of(rng, split)
     specs = [cat.voice_spec(rng, speaker) for _ in range(int(math.ceil(seconds / 0.6)) + 2)]
@@ -667,15 +659,8 @@ def _plan_mixture(rng, cat: _Catalogue, seconds: float, tag: str = "") -> tuple[
         package, src = _pick_grouped(rng, cat.music, split, cat.music_splits)
         background = {"label": "music", "music": src["id"], "package": src["package"], "paths": src["paths"]}
         relative = float(rng.uniform(*MIXTURE_MUSIC_DB))
-    elif over == "noise":
-        background = _plan_real_noise(rng, cat, seconds, split)[1]
-        relative = -float(rng.uniform(*MIXTURE_SNR_DB))
     else:
-        kind = _MIXTURE_GENERATED[int(rng.integers(len(_MIXTURE_GENERATED)))]
-        k = 0
-        while split_of(f"noise:{kind}:mix:{tag}:{k}") != split:  # a generator instance of this split
-            k += 1
-        background = {"label": "noise", "noise": kind, "generator_id": f"noise:{kind}:mix:{tag}:{k}"}
+        background = _plan_real_noise(rng, cat, seconds, split)[1]
         relative = -float(rng.uniform(*MIXTURE_SNR_DB))
     return split, {"label": "speech", "mode": "mixture", "over": over, "utterances": specs, "background": background, "relative_db": round(relative, 2)}
 
@@ -728,7 +713,7 @@ def plan_classification(hours: float, seed: int, seconds_per_clip: float = 4.0) 
     if cat.speakers and (cat.music or cat.sfx):
         for i in range(int(round(count * MIXTURE_SHARE))):
             rng = np.random.default_rng(job_seed(seed, "classification-mixture-plan", i))
-            split, params = _plan_mixture(rng, cat, seconds_per_clip, f"{seed}:{i}")
+            split, params = _plan_mixture(rng, cat, seconds_per_clip)
             item_id = f"speech-mix-{i:06d}"
             jobs.append(Job(split=split, item_id=item_id, seconds=float(seconds_per_clip), seed=job_seed(seed, "classification", item_id), params=params))
     return jobs
@@ -768,7 +753,7 @@ def _make_music(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
 
 
 def _make_mixture(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Real speech over real music, in real noise or in a generated noise, the background ``relative_db`` below the speech (RMS)."""
+    """Real speech over real music or in real noise, the background ``relative_db`` below the speech (RMS)."""
     p = job.params
     x, used = _speech_stream(rng, p["utterances"], job.seconds)
     sources = [_utterance_source(s) for s in used]
@@ -777,12 +762,9 @@ def _make_mixture(job: Job, rng: np.random.Generator) -> tuple[np.ndarray, dict]
         y, start = _music_excerpt(rng, {"id": bg["music"], "package": bg["package"], "paths": bg["paths"]}, job.seconds)
         settings: dict = {"music": bg["music"], "excerpt_start_s": round(start, 4)}
         sources += [_source("recording", bg["music"], bg["package"], bg["paths"][0])]
-    elif p["over"] == "noise":
+    else:
         y, settings, more = _render_recorded(rng, bg, job.seconds)
         sources += more
-    else:
-        y, settings = nz.random_noise(bg["noise"], rng, job.seconds, SR, -30.0)
-        sources += [_source("synthetic", bg["generator_id"], "noisyneuron")]
     n = len(x)
     y = np.asarray(y, dtype=np.float64)[:n]
     if len(y) < n:
