@@ -146,13 +146,35 @@ def _print_summary(stats, chain, buffer_blocks) -> None:
         _print(f"noisyneuron: {verdict}")
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _no_tui_reason(args: argparse.Namespace) -> str | None:
+    """Why the terminal UI cannot open (None: it can): it reads keys from standard input and
+    draws on standard error, or on standard output when only standard error is redirected."""
+    if not _is_terminal(sys.__stdin__):
+        return "standard input is not a terminal"
+    if not (_is_terminal(sys.__stderr__) or _is_terminal(sys.__stdout__)):
+        return "standard output and standard error are both redirected"
+    return None
+
+
 def _use_tui(args: argparse.Namespace) -> bool:
-    """The terminal UI runs unless --headless, or when there is no terminal to draw on (Textual
-    draws on stderr and reads stdin)."""
+    """The terminal UI runs unless --headless or there is no terminal (:func:`_no_tui_reason`;
+    said once on stderr when it is not --headless)."""
     if args.headless:
         return False
-    err = sys.__stderr__
-    return bool(sys.stdin is not None and sys.stdin.isatty() and err is not None and err.isatty())
+    reason = _no_tui_reason(args)
+    if reason is not None:
+        if not getattr(args, "_said_no_tui", False) and not args.quiet:
+            _print(f"live: no terminal UI ({reason}): running headless; --headless runs so without this line")
+        args._said_no_tui = True
+        return False
+    return True
 
 
 def _live_line(chain_name: str, in_name: str, out_name: str, sample_rate: float, blocksize: int,
@@ -211,7 +233,7 @@ def _live_tui_process(args: argparse.Namespace, spec, config, presets: Path) -> 
     from noisyneuron.control.host import RemoteSession
     from noisyneuron.control.live import start_control
     from noisyneuron.realtime.engine import EngineStats
-    from noisyneuron.tui.app import NoisyNeuronApp
+    from noisyneuron.tui.app import NoisyNeuronApp, terminal_driver
 
     if not args.quiet:
         _print(f"starting the {spec.chain!r} chain in its own process…")
@@ -226,7 +248,8 @@ def _live_tui_process(args: argparse.Namespace, spec, config, presets: Path) -> 
     exit_code = 0
     try:
         start_control(session, spec, config, osc=False, say=_print)
-        app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration)
+        app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration,
+                             driver_class=terminal_driver())
         message = app.run()
         exit_code = app.return_code or 0
         if message:
@@ -280,7 +303,10 @@ def _live_in_process(args: argparse.Namespace, spec, config, presets: Path, *, t
         if tui:
             from noisyneuron.tui.app import NoisyNeuronApp
 
-            app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration)
+            from noisyneuron.tui.app import terminal_driver
+
+            app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration,
+                                 driver_class=terminal_driver())
             message = app.run()
             exit_code = app.return_code or 0
             if message:

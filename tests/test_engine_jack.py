@@ -132,9 +132,10 @@ def test_live_output_equals_offline_output_shifted_by_latency(jack_server, tmp_p
     np.testing.assert_allclose(live_out[latency:], offline[: n - latency], atol=1e-5)
 
 
-def _cli(*args: str, timeout: float = 120, env=None) -> subprocess.CompletedProcess:
+def _cli(*args: str, timeout: float = 120, env=None, stdin=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "noisyneuron", *args], capture_output=True, text=True, timeout=timeout, env=env
+        [sys.executable, "-m", "noisyneuron", *args], capture_output=True, text=True, timeout=timeout, env=env,
+        stdin=stdin,
     )
 
 
@@ -331,6 +332,9 @@ def test_live_to_file_and_from_file(jack_server, tmp_path):
     r = _cli("live", "--input", str(song), "--quiet")
     assert r.returncode == 0, r.stderr
     assert "input file finished" in r.stderr
+    r = _cli("live", "--input", str(song), stdin=subprocess.DEVNULL)  # no --headless, no terminal: it says why
+    assert r.returncode == 0, r.stderr
+    assert "no terminal UI (standard input is not a terminal): running headless" in r.stderr, r.stderr
 
 
 def test_sigint_stops_cleanly_and_leaves_a_valid_file(jack_server, tmp_path):

@@ -195,9 +195,11 @@ def test_osc_port_taken_is_fatal_only_when_the_command_line_asked(jack_server):
             session.stop()
 
 
-def test_live_in_tmux(jack_server, tmp_path):
+@pytest.mark.parametrize("stderr_to_file", [False, True])
+def test_live_in_tmux(jack_server, tmp_path, stderr_to_file):
     """`noisyneuron live --chain karaoke` in a real terminal (tmux): the screen shows the meters and
-    the chain, `q` quits cleanly and the summary follows."""
+    the chain, `q` quits cleanly and the summary follows. With only standard error redirected
+    (``2> live.log``) the UI still opens, on standard output, and the log gets the lines."""
     tmux = shutil.which("tmux")
     if tmux is None:
         pytest.skip("tmux is not installed (run.sh installs it for the tests: apt-get install tmux)")
@@ -208,7 +210,9 @@ def test_live_in_tmux(jack_server, tmp_path):
         "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color",
     }
     env_args = " ".join(f"{k}={v}" for k, v in env.items())
-    command = (f"env {env_args} {sys.executable} -m noisyneuron live --chain karaoke; "
+    log = tmp_path / "live.log"
+    redirect = f" 2> {log}" if stderr_to_file else ""
+    command = (f"env {env_args} {sys.executable} -m noisyneuron live --chain karaoke{redirect}; "
                f"echo $? > {status}; sleep 30")
 
     def tmux_run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -238,8 +242,10 @@ def test_live_in_tmux(jack_server, tmp_path):
             time.sleep(0.1)
         assert status.exists(), screen()
         assert status.read_text().strip() == "0", screen()
-        after = screen()
+        after = log.read_text() if stderr_to_file else screen()
         assert "ran " in after and "Traceback" not in after, after
+        if stderr_to_file:
+            assert "no terminal UI" not in after and "live: karaoke chain" in after, after
     finally:
         tmux_run("kill-server", check=False)
 

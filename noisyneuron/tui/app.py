@@ -92,6 +92,33 @@ def learn_state(midi) -> tuple[str | None, object, str]:
     return getattr(state, "armed", None), getattr(state, "last", None), str(getattr(state, "message", "") or "")
 
 
+def terminal_driver():
+    """The Textual driver for this terminal: None (Textual's own, drawing on standard error) when
+    standard error is a terminal; one drawing on standard output when only standard error is
+    redirected (``noisyneuron live 2> log.txt``), so the UI still opens and the log gets the
+    lines. Textual's Linux driver keeps its output file in ``_file``; this is the one place we set it."""
+    import os
+    import sys
+
+    if os.name != "posix":
+        return None
+    try:
+        if sys.__stderr__ is not None and sys.__stderr__.isatty():
+            return None
+        if sys.__stdout__ is None or not sys.__stdout__.isatty():
+            return None
+    except (AttributeError, ValueError, OSError):
+        return None
+    from textual.drivers.linux_driver import LinuxDriver
+
+    class StdoutDriver(LinuxDriver):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._file = sys.__stdout__
+
+    return StdoutDriver
+
+
 class NoisyNeuronApp(App[str | None]):
     """The live host's terminal UI.
 
