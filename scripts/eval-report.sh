@@ -13,7 +13,7 @@ scripts/install-data-tools.sh
 NN=".venv/bin/noisyneuron"
 DATA="${NOISYNEURON_EVAL_DATA:-data/eval}"
 SEP_HOURS="${SEP_HOURS:-4}"     # the plan whose test split is evaluated (10 % of it: 48 tracks of 30 s)
-CLS_HOURS="${CLS_HOURS:-2}"     # 10 % of it: 180 clips of 4 s
+CLS_HOURS="${CLS_HOURS:-6}"     # 10 % of it: about 570 clips of 4 s (290 of held-out real recordings)
 WHAT="${1:-all}"
 case "$WHAT" in all|classifier|separation) ;; *) echo "usage: $0 [all|classifier|separation]" >&2; exit 2 ;; esac
 if [ "$WHAT" != classifier ]; then
@@ -26,11 +26,12 @@ if [ "$WHAT" != classifier ]; then
   $NN eval separation --data "$DATA/realworld" --split test --out docs/eval/realworld --record-quality
 fi
 if [ "$WHAT" != separation ]; then
-  # the classification plan changed with builder v2 (machinery noise): an older build is made again
-  if [ -f "$DATA/classification/manifest.json" ] && ! grep -q '"builder": "classification-v2"' "$DATA/classification/manifest.json"; then
+  # the classification plan changed with builder v3 (real recorded noise, real speakers held out by
+  # package and speaker, mixtures): an older build is made again
+  if [ -f "$DATA/classification/manifest.json" ] && ! grep -q '"builder": "classification-v3"' "$DATA/classification/manifest.json"; then
     rm -rf "$DATA/classification"
   fi
   $NN data build classification --out "$DATA/classification" --hours "$CLS_HOURS" --seed 2026 --splits test
-  $NN eval classifier --data "$DATA/classification" --split test --out docs/eval
+  $NN eval classifier --data "$DATA/classification" --split test --out docs/eval --record-quality
 fi
 echo "eval-report: wrote docs/eval/" >&2

@@ -1,7 +1,6 @@
 """Issue 12 items 3, 4 and 5: the network never judges the zeros before a stream or the silence
-before a sound (no "speech" flash at onsets and endings), the gate decides silence relative to
-the input's own floor (a quiet talker is not silence; steady floors and digital zero are), and
-speech over music or in noise is speech (mixtures made here)."""
+before a sound (no "speech" flash at onsets and endings), and the gate decides silence relative to
+the input's own floor (a quiet talker is not silence; steady floors and digital zero are)."""
 
 from __future__ import annotations
 
@@ -207,46 +206,12 @@ def test_a_quiet_talker_at_minus_40_dbfs_peak_is_not_silence(untrained, floor_db
     assert np.mean([g[1] for g in level_only[5:40]]) > 0.5
 
 
-def test_the_shipped_model_calls_a_quiet_talker_speech(shipped):
-    rate = 16000
-    x = _quiet_talker(4.0, rate, 7) + _pink_floor(4.0, rate, 8, -70.0)
-    out = batch_decisions(shipped, x.astype(np.float32), rate)
-    labels = [out["labels"][i] for i in out["index"]][5:]
-    assert labels.count("speech") / len(labels) >= 0.7, "".join(lab[:2] for lab in labels)
-
-
-# ----- item 5: mixed content ------------------------------------------------------------------
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-
-
-def _speech_share(net: ClassifierNet, x: np.ndarray, rate: int) -> float:
-    """Share of the decisions after the first second that say speech."""
-    out = batch_decisions(net, x.astype(np.float32), rate)
-    labels = [out["labels"][i] for i in out["index"]]
-    return labels[10:].count("speech") / len(labels[10:])
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_speech_over_music_10_db_below_it_is_speech(shipped, seed):
-    """A talker over the demo song's accompaniment (drums, bass, chords, no voice), the music's
-    RMS 10 dB under the talker's: the shipped model says speech."""
-    rate = 16000
-    talk = nz.formant_speech(np.random.default_rng(seed), 8.0, rate, level_dbfs=-24.0)
-    music = make_demo_mix(rate, 8.0, seed=seed)["accompaniment"].mean(axis=1)
-    music = music * (_rms(talk) / _rms(music) * 10 ** (-10 / 20))
-    assert _speech_share(shipped, talk + music, rate) >= 0.85
-    assert _speech_share(shipped, music * 10 ** (10 / 20), rate) < 0.2  # the music alone is not speech
-
-
-@pytest.mark.parametrize("kind", ["pink", "fan", "rain", "engine"])
-def test_speech_in_noise_at_5_db_snr_is_speech(shipped, kind):
-    rate = 16000
-    talk = nz.formant_speech(np.random.default_rng(5), 8.0, rate, level_dbfs=-24.0)
-    noise, _ = nz.random_noise(kind, np.random.default_rng(6), 8.0, rate, -30.0)
-    noise = noise[: len(talk)] * (_rms(talk) / _rms(noise) * 10 ** (-5 / 20))
-    assert _speech_share(shipped, talk + noise, rate) >= 0.85
-    assert _speech_share(shipped, noise, rate) < 0.2  # the noise alone is not speech
+# Item 5 (speech over music 10 dB below it, speech in noise at 5 dB SNR) and "the shipped model
+# calls a quiet talker speech" are claims about real voices: they are measured on the mixtures
+# the classification builder makes from held-out speakers, music and noise packages
+# (`noisyneuron eval classifier`, "mixtures" in docs/eval/classifier.md), not here on the numpy
+# formant voice, which models trained on real speakers (and silero-vad, 2-23 %) do not take for
+# a person. What these tests hold for any weights: the gate lets a -40 dBFS talker through (above).
 
 
 def test_the_gate_and_the_onset_window_allocate_nothing_per_decision(untrained):
