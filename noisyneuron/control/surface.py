@@ -142,12 +142,12 @@ class ControlSurface:
             return control
         if name.startswith(ADDRESS_PREFIX + "/"):
             raise UnknownControl(f"unknown address {name!r}; known: {', '.join(self.controls)}")
-        matches = [c for c in self._by_key.values() if c.name == name]
+        matches = [c for c in self.controls.values() if c.name == name]  # each control once, not its aliases
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
             raise UnknownControl(f"{name!r} is ambiguous: write one of {', '.join(c.key for c in matches)}")
-        raise UnknownControl(f"no control {name!r} in chain {self.chain.name!r}; known: {', '.join(self._by_key)}")
+        raise UnknownControl(f"no control {name!r} in chain {self.chain.name!r}; known: {', '.join(c.key for c in self.controls.values())}")
 
     def __iter__(self):
         return iter(self.controls.values())
