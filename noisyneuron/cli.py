@@ -165,16 +165,8 @@ def _no_tui_reason(args: argparse.Namespace) -> str | None:
 
 def _use_tui(args: argparse.Namespace) -> bool:
     """The terminal UI runs unless --headless or there is no terminal (:func:`_no_tui_reason`;
-    said once on stderr when it is not --headless)."""
-    if args.headless:
-        return False
-    reason = _no_tui_reason(args)
-    if reason is not None:
-        if not getattr(args, "_said_no_tui", False) and not args.quiet:
-            _print(f"live: no terminal UI ({reason}): running headless; --headless runs so without this line")
-        args._said_no_tui = True
-        return False
-    return True
+    :func:`_live_in_process` says why once the run has started)."""
+    return not args.headless and _no_tui_reason(args) is None
 
 
 def _live_line(chain_name: str, in_name: str, out_name: str, sample_rate: float, blocksize: int,
@@ -296,6 +288,9 @@ def _live_in_process(args: argparse.Namespace, spec, config, presets: Path, *, t
         _print(_live_line(chain.name, in_name, out_name, engine.sample_rate, engine.blocksize,
                           engine.latency_seconds * 1000, engine.latency_breakdown(), "q quits" if tui else "Ctrl-C stops"))
         start_control(session, spec, config, say=_print)
+        reason = None if tui or args.headless else _no_tui_reason(args)
+        if reason is not None and not args.quiet:
+            _print(f"live: no terminal UI ({reason}): running headless; --headless runs so without this line")
         if session.osc is not None and not tui:
             _print(session.osc.describe())
         if session.midi is not None and not tui:

@@ -71,8 +71,11 @@ def test_round_trip_latency_equals_reported(jack_server, tmp_path, backend, bloc
         reported = engine.latency_samples
     stats = engine.stats()
     assert at_ready, "the probe never got going"
-    # from steady state on (wiring the probe's ports is a graph change), never late
-    assert stats.late_blocks == at_ready[0].late_blocks and stats.errors == 0, stats
+    # from steady state on (wiring the probe's ports is a graph change), never late, unless the
+    # server itself missed deadlines then (a VM stall: it runs the missed cycles back to back,
+    # as the soak tests below measure): late blocks with no xrun are the engine's own
+    late = stats.late_blocks - at_ready[0].late_blocks
+    assert stats.errors == 0 and (late == 0 or stats.xruns > at_ready[0].xruns), stats
     played_at = np.flatnonzero(play[:, 0] > 0.5)
     heard_at = np.flatnonzero(np.abs(rec[:, 0]) > 0.4)
     # each impulse's delay to the first one heard after it
@@ -590,7 +593,9 @@ def test_live_names_the_loss_in_its_status_lines_stats_json_and_a_warning(jack_s
     from noisyneuron import cli
 
     sleep = 1.5 * BLOCK_SECONDS if kind == "slow" else 0.0
-    monkeypatch.setattr(cli, "_build_chain", lambda args, input_is_file: Chain([Sleeper(sleep)], name="sleepy"))
+    from noisyneuron.realtime import chains
+
+    monkeypatch.setattr(chains, "build_chain", lambda name, channels=None: Chain([Sleeper(sleep)], name="sleepy"))
     monkeypatch.setattr(cli, "_install_sigterm_handler", lambda: None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     stats_path = tmp_path / "stats.json"
