@@ -355,6 +355,17 @@ def map_label(label: str, classes: tuple[str, ...]) -> str | None:
     return label if label in classes else _catch_all(classes)
 
 
+def _square_confusion(confusion: np.ndarray, classes, col: dict) -> np.ndarray:
+    """The square confusion over the system's ``classes``: rows of ``confusion`` (true labels in
+    :data:`CLASSES` order) mapped onto the system's classes (``col``: class -> column)."""
+    square = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for i, label in enumerate(CLASSES):
+        mapped = map_label(label, classes)
+        if mapped is not None:
+            square[col[mapped]] += confusion[i]
+    return square
+
+
 def prf(confusion: np.ndarray) -> dict:
     """Per-class precision, recall, F1 (0 where undefined) and accuracy, macro F1 of a square confusion.
 
@@ -492,12 +503,7 @@ def _evaluate_one(system: ClassifierSystem, clips: list[_Clip], progress: bool) 
         clip_results.append({"id": clip.id, "label": clip.label, "decided": decided, "origin": clip.origin})
     if bar is not None:
         bar.close()
-    # the square confusion over the system's classes (true labels mapped onto them)
-    square = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for i, label in enumerate(CLASSES):
-        mapped = map_label(label, classes)
-        if mapped is not None:
-            square[col[mapped]] += confusion[i]
+    square = _square_confusion(confusion, classes, col)
     scores = prf(square)
     sp = prf(speech)
     groups = {}
@@ -553,11 +559,7 @@ def _group_scores(members: list, classes: tuple[str, ...], col: dict[str, int]) 
     confusion = np.zeros((len(CLASSES), len(classes)), dtype=np.int64)
     for clip, res in members:
         confusion[CLASSES.index(clip.label), col[res["decided"]]] += 1
-    square = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for i, label in enumerate(CLASSES):
-        mapped = map_label(label, classes)
-        if mapped is not None:
-            square[col[mapped]] += confusion[i]
+    square = _square_confusion(confusion, classes, col)
     scores = prf(square)
     packages: dict[str, int] = {}
     for clip, _ in members:
