@@ -5,12 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.classification import make_fixture_clips, synth_music
 
 SR = 16000
+
+
+@pytest.fixture(autouse=True)
+def no_user_profile(tmp_path, monkeypatch):
+    """Never read or write the real user's calibration profile or weights (autouse in every test
+    module that imports it)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_PROFILE", raising=False)
+    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_WEIGHTS", raising=False)
 
 
 def tiny_model(root: Path, steps: int = 40) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from classifier_fixtures import example, folder_of_folders, tiny_model
+from classifier_fixtures import example, folder_of_folders, no_user_profile, tiny_model  # noqa: F401 (autouse)
 from noisyneuron.errors import UserError
 from noisyneuron.models.classifier import (
     SILENCE,
@@ -22,14 +22,6 @@ from noisyneuron.models.classifier import (
     log_mel_frames,
     smooth_and_decide,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_user_profile(tmp_path, monkeypatch):
-    """Never read or write the real user's calibration profile."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_PROFILE", raising=False)
-    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_WEIGHTS", raising=False)
 
 
 @pytest.fixture(scope="module")

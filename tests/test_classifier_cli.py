@@ -12,16 +12,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from classifier_fixtures import example, folder_of_folders
+from classifier_fixtures import example, folder_of_folders, no_user_profile  # noqa: F401 (autouse)
 from noisyneuron.cli import main
 from noisyneuron.models.classifier import ClassifierNet, export_classifier
-
-
-@pytest.fixture(autouse=True)
-def no_user_profile(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_PROFILE", raising=False)
-    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_WEIGHTS", raising=False)
 
 
 @pytest.fixture(scope="module")

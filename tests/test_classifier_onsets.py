@@ -19,12 +19,7 @@ from noisyneuron.models.classifier import (
 )
 from noisyneuron.models.data import noise as nz
 
-
-@pytest.fixture(autouse=True)
-def no_user_profile(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_PROFILE", raising=False)
-    monkeypatch.delenv("NOISYNEURON_CLASSIFIER_WEIGHTS", raising=False)
+from classifier_fixtures import no_user_profile  # noqa: F401 (autouse)
 
 
 @pytest.fixture(scope="module")
