@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from noisyneuron.models.separator import SeparatorConfig, SeparatorNet, StreamingSeparator
+from noisyneuron.models.separator import FEATURE_DESIGNS, SeparatorConfig, SeparatorNet, StreamingSeparator
 from noisyneuron.models.separator_fast import FastStreamingSeparator
 from noisyneuron.realtime.processors.separator import NeuralSeparator
 
@@ -21,13 +21,26 @@ def _as_exported(n: SeparatorNet) -> SeparatorNet:
     return n.eval()
 
 
+def _small_net(features: str = "magnitudes") -> SeparatorNet:
+    torch.manual_seed(0)
+    n = SeparatorNet(SeparatorConfig(hidden=48, layers=2, features=features))
+    with torch.no_grad():  # masks far from uniform, so stems differ clearly; every input plane counts
+        n.decode[-1].weight.mul_(20.0)
+        n.encode.weight.mul_(4.0)
+        n.input_mean.uniform_(-0.5, 0.5)
+        n.input_scale.uniform_(0.5, 2.0)
+    return _as_exported(n)
+
+
 @pytest.fixture(scope="module")
 def net() -> SeparatorNet:
-    torch.manual_seed(0)
-    n = SeparatorNet(SeparatorConfig(hidden=48, layers=2))
-    with torch.no_grad():  # masks far from uniform, so stems differ clearly
-        n.decode[-1].weight.mul_(20.0)
-    return _as_exported(n)
+    return _small_net()
+
+
+@pytest.fixture(scope="module", params=list(FEATURE_DESIGNS))
+def design_net(request) -> SeparatorNet:
+    """One small network per input design (magnitudes, mid-side, mid-side-phase)."""
+    return _small_net(request.param)
 
 
 def _signal(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
@@ -59,7 +72,8 @@ def test_latency_and_stride_are_the_float_paths(net, rate):
 
 
 @pytest.mark.parametrize("rate", [44100, 48000, 32000])
-def test_matches_the_torch_step_and_the_full_pass(net, rate):
+def test_matches_the_torch_step_and_the_full_pass(design_net, rate):
+    net = design_net
     x = _signal(0.5, rate)
     fast, ref = FastStreamingSeparator(net, rate), StreamingSeparator(net, rate)
     a = np.concatenate([fast.push(x[:, i : i + 700]) for i in range(0, x.shape[1], 700)], axis=-1)  # uneven pieces

@@ -365,3 +365,37 @@ def test_a_new_run_starts_from_exported_weights_and_carries_their_history(run_fu
     assert 0 < delta < 1.0  # moved from the start by two small steps, not re-initialised
     with pytest.raises(UserError, match="init-from"):
         train(_config(fixture_data, tmp_path / "third", init_from=tmp_path / "missing.pt"), progress=False)
+
+
+def test_widening_to_a_stereo_design_starts_from_the_same_function_and_trains(run_full, fixture_data, tmp_path):
+    """``--features mid-side-phase`` from magnitude-only weights: the widened network gives
+    the same stems before any step, the added planes get measured normalisation, and the run
+    trains, resumes and exports the new design."""
+    export_separator(run_full / "checkpoint.pt", tmp_path / "first.pt")
+    start = load_separator(tmp_path / "first.pt").float()
+    wide, first_new = training.widen_features(start, "mid-side-phase")
+    assert first_new == start.input_mean.numel() and wide.input_mean.numel() == 5 * start.config.n_bins
+    x = torch.randn(1, 2, 8000) * 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), start(x), atol=1e-6, rtol=0)
+    with pytest.raises(UserError, match="cannot start from"):
+        training.widen_features(wide, "mid-side")
+
+    cfg = _config(fixture_data, tmp_path / "wide", steps=4, checkpoint_every=2, init_from=tmp_path / "first.pt", features="mid-side-phase")
+    assert train(cfg, progress=False, stop_at=2)["steps"] == 2
+    assert train(cfg, progress=False)["steps"] == 4  # resumes the widened network
+    meta = export_separator(tmp_path / "wide" / "checkpoint.pt", tmp_path / "wide.pt")
+    tuned = load_separator(tmp_path / "wide.pt")
+    assert tuned.config.features == meta["config"]["features"] == "mid-side-phase"
+    added = tuned.input_scale[first_new:].detach()
+    assert not torch.allclose(added, torch.ones_like(added))  # measured on the data, not left neutral
+    assert tuned.encode.weight[:, first_new:].abs().max() > 0  # the new planes are being used
+
+
+def test_feature_design_names_match_the_model():
+    from noisyneuron.models.separator import FEATURE_DESIGNS
+    from noisyneuron.models.train_options import FEATURE_DESIGN_NAMES
+
+    assert FEATURE_DESIGN_NAMES == tuple(FEATURE_DESIGNS)
+    with pytest.raises(ValueError, match="features"):
+        SeparatorConfig(features="waveform")

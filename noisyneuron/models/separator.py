@@ -6,8 +6,10 @@ latency budget:
 - analysis: a causal STFT of each channel, ``n_fft`` 1008 samples (22.9 ms at 44.1 kHz), hop 504
   (half the frames of a 75 % overlap: half the compute, which matters on a 2-core CPU for
   training and live), square-root Hann windows; frame ``t`` covers the input samples ``[t*hop - n_fft + hop, t*hop + hop)``;
-- network, one frame at a time: log-magnitudes of both channels -> per-bin normalisation ->
-  linear -> GRU layers (unidirectional: state carries the past, nothing looks ahead) -> linear
+- network, one frame at a time: features of both channels (the ``features`` design:
+  log-magnitudes of left and right; ``mid-side`` adds those of mid ``(L+R)/2`` and side
+  ``(L-R)/2``, the cue a centred voice leaves; ``mid-side-phase`` adds the inter-channel phase
+  coherence ``Re(L R*) / (|L| |R|)``) -> per-bin normalisation -> linear -> GRU layers (unidirectional: state carries the past, nothing looks ahead) -> linear
   -> one mask per stem, channel and bin, a softmax over the stems;
 - synthesis: each stem's masked complex spectrum, inverse FFT, overlap-add.
 
@@ -38,10 +40,17 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["SeparatorConfig", "SeparatorNet", "StreamingSeparator", "STEMS"]
+__all__ = ["FEATURE_DESIGNS", "SeparatorConfig", "SeparatorNet", "StreamingSeparator", "STEMS"]
 
 #: Stems the separator returns, in order.
 STEMS = ("vocals", "drums", "bass", "other")
+
+#: Input feature designs and the planes (one value per bin) each gives the network, in order.
+FEATURE_DESIGNS: dict[str, tuple[str, ...]] = {
+    "magnitudes": ("left", "right"),
+    "mid-side": ("left", "right", "mid", "side"),
+    "mid-side-phase": ("left", "right", "mid", "side", "coherence"),
+}
 
 
 @dataclass
@@ -57,6 +66,8 @@ class SeparatorConfig:
         hidden: width of the recurrent layers.
         layers: number of GRU layers.
         stems: stem names, in output order.
+        features: the input design, a key of :data:`FEATURE_DESIGNS` (weights from before the
+            choice existed are ``"magnitudes"``).
     """
 
     sample_rate: int = 44100
@@ -66,10 +77,22 @@ class SeparatorConfig:
     hidden: int = 256
     layers: int = 2
     stems: tuple[str, ...] = field(default_factory=lambda: STEMS)
+    features: str = "magnitudes"
+
+    def __post_init__(self) -> None:
+        if self.features not in FEATURE_DESIGNS:
+            raise ValueError(f"features must be one of {', '.join(FEATURE_DESIGNS)}, not {self.features!r}")
+        if self.features != "magnitudes" and self.channels != 2:
+            raise ValueError(f"features {self.features!r} needs 2 channels, not {self.channels}")
 
     @property
     def n_bins(self) -> int:
         return self.n_fft // 2 + 1
+
+    @property
+    def planes(self) -> int:
+        """Feature values per bin and frame (2 magnitudes for stereo, up to 5)."""
+        return self.channels if self.features == "magnitudes" else len(FEATURE_DESIGNS[self.features])
 
     @property
     def latency_samples(self) -> int:
@@ -114,10 +137,11 @@ class SeparatorNet(nn.Module):
         super().__init__()
         self.config = cfg = config or SeparatorConfig()
         f, c, h, s = cfg.n_bins, cfg.channels, cfg.hidden, len(cfg.stems)
+        p = cfg.planes
         self._windows: dict[int, tuple[torch.Tensor, float]] = {}
-        self.input_mean = nn.Parameter(torch.zeros(c * f))
-        self.input_scale = nn.Parameter(torch.ones(c * f))
-        self.encode = nn.Linear(c * f, h)
+        self.input_mean = nn.Parameter(torch.zeros(p * f))
+        self.input_scale = nn.Parameter(torch.ones(p * f))
+        self.encode = nn.Linear(p * f, h)
         self.gru = nn.GRU(h, h, num_layers=cfg.layers, batch_first=True)
         self.decode = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Linear(h, s * c * f))
 
@@ -166,18 +190,32 @@ class SeparatorNet(nn.Module):
         return out[..., start : start + length]
 
     # ----- network ----------------------------------------------------------------------------
-    def features(self, spec: torch.Tensor) -> torch.Tensor:
-        """(B, C, F', frames) complex -> (B, frames, C*F) normalised log-magnitudes of the first
-        F trained bins (zero-padded when a lower sample rate has fewer)."""
+    def raw_features(self, spec: torch.Tensor) -> torch.Tensor:
+        """(B, C, F', frames) complex -> (B, frames, P*F) features of the first F trained bins
+        before normalisation (zero-padded when a lower sample rate has fewer): ``log1p`` of the
+        magnitudes of each plane of the design, the coherence in [-1, 1] as it is."""
         f = self.config.n_bins
-        mag = spec[:, :, :f].abs()
-        if mag.shape[2] < f:
-            mag = nn.functional.pad(mag, (0, 0, 0, f - mag.shape[2]))
-        mag = mag.permute(0, 3, 1, 2).flatten(2)  # (B, frames, C*F)
-        return (torch.log1p(mag) - self.input_mean) * self.input_scale
+        spec = spec[:, :, :f]
+        if spec.shape[2] < f:
+            spec = nn.functional.pad(spec, (0, 0, 0, f - spec.shape[2]))
+        planes = [torch.log1p(spec.abs())]  # (B, C, F, frames)
+        design = self.config.features
+        if design != "magnitudes":
+            left, right = spec[:, 0], spec[:, 1]
+            planes.append(torch.log1p(torch.stack([(left + right).abs(), (left - right).abs()], dim=1) * 0.5))
+            if design == "mid-side-phase":
+                cross = (left * right.conj()).real
+                planes.append((cross / (left.abs() * right.abs() + 1e-8)).unsqueeze(1))
+        x = torch.cat(planes, dim=1) if len(planes) > 1 else planes[0]
+        return x.permute(0, 3, 1, 2).flatten(2)  # (B, frames, P*F)
+
+    def features(self, spec: torch.Tensor) -> torch.Tensor:
+        """(B, C, F', frames) complex -> (B, frames, P*F) normalised features (see
+        :meth:`raw_features`)."""
+        return (self.raw_features(spec) - self.input_mean) * self.input_scale
 
     def masks(self, feats: torch.Tensor, state: torch.Tensor | None = None, n_bins: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, frames, C*F) -> masks (B, S, C, n_bins, frames) summing to 1 over S, and the GRU
+        """(B, frames, P*F) -> masks (B, S, C, n_bins, frames) summing to 1 over S, and the GRU
         state. ``n_bins`` (default the trained F): bins past F take the mask of the last one."""
         cfg = self.config
         x = torch.tanh(self.encode(feats))

@@ -79,7 +79,7 @@ def _sigmoid(v):
 
 
 @njit(nogil=True, cache=True)
-def _step(x, frame, ola, state, out, window, synth, n_model_bins, mean, inv_scale, mats, scales, biases, feats, enc, gi, gh, xy, dec, logits):
+def _step(x, frame, ola, state, out, window, synth, n_model_bins, planes, mean, inv_scale, mats, scales, biases, feats, enc, gi, gh, xy, dec, logits):
     """One hop: ``x`` (C, hop) in, ``out`` (S, C, hop) filled; every other array is state or
     scratch, updated in place (see :class:`FastStreamingSeparator`)."""
     channels, n_fft = frame.shape
@@ -97,14 +97,32 @@ def _step(x, frame, ola, state, out, window, synth, n_model_bins, mean, inv_scal
             frame[c, keep + i] = x[c, i]
     spec = np.fft.rfft(frame * window)  # (C, n_bins) complex64
     n_bins = spec.shape[1]
-    # features: log-magnitudes of the trained bins, normalised
-    for c in range(channels):
-        for k in range(f):
+    # features of the trained bins, normalised: log-magnitudes of each channel, then (planes
+    # 4 and 5) of mid and side, then (plane 5) the inter-channel phase coherence
+    for k in range(f):
+        for c in range(channels):
             mag = np.float32(0.0)
             if k < n_bins:
                 mag = abs(spec[c, k])
             idx = c * f + k
             feats[idx] = (np.float32(math.log1p(mag)) - mean[idx]) * inv_scale[idx]
+        if planes > channels:
+            left = np.complex64(0.0)
+            right = np.complex64(0.0)
+            if k < n_bins:
+                left = spec[0, k]
+                right = spec[1, k]
+            mid = abs(left + right) * np.float32(0.5)
+            side = abs(left - right) * np.float32(0.5)
+            idx = 2 * f + k
+            feats[idx] = (np.float32(math.log1p(mid)) - mean[idx]) * inv_scale[idx]
+            idx = 3 * f + k
+            feats[idx] = (np.float32(math.log1p(side)) - mean[idx]) * inv_scale[idx]
+            if planes > 4:
+                cross = left.real * right.real + left.imag * right.imag
+                coherence = cross / (abs(left) * abs(right) + np.float32(1e-8))
+                idx = 4 * f + k
+                feats[idx] = (np.float32(coherence) - mean[idx]) * inv_scale[idx]
     # encoder
     _matvec(mats[0], scales[0], biases[0], feats, enc)
     for i in range(hidden):
@@ -224,7 +242,8 @@ class FastStreamingSeparator:
         self._scales = tuple(s for _, s in stored)
         self._biases = tuple(f32(b) for _, b in linear)
         h, f, c, s = cfg.hidden, cfg.n_bins, cfg.channels, self.stems
-        self._feats = np.zeros(c * f, dtype=np.float32)
+        self._planes = cfg.planes
+        self._feats = np.zeros(cfg.planes * f, dtype=np.float32)
         self._enc = np.zeros(h, dtype=np.float32)
         self._gi = np.zeros(3 * h, dtype=np.float32)
         self._gh = np.zeros(3 * h, dtype=np.float32)
@@ -267,7 +286,7 @@ class FastStreamingSeparator:
         x = hop_samples.numpy() if hasattr(hop_samples, "numpy") else hop_samples
         if x.dtype != np.float32 or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=np.float32)
-        _step(x, self._frame, self._ola, self._state, self._out, self._window, self._synth, self._model_bins,
+        _step(x, self._frame, self._ola, self._state, self._out, self._window, self._synth, self._model_bins, self._planes,
               self._mean, self._inv_scale, self._mats, self._scales, self._biases, self._feats, self._enc,
               self._gi, self._gh, self._xy, self._dec, self._logits)
         return self._out

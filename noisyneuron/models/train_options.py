@@ -16,6 +16,10 @@ __all__ = ["DEFAULT_OUT", "TrainConfig", "add_cli_arguments"]
 #: Default run folder.
 DEFAULT_OUT = Path("runs/separator")
 
+#: The separator's input designs (``separator.FEATURE_DESIGNS``'s keys; this module stays free of
+#: torch, so the CLI parser builds fast; a test keeps the two equal).
+FEATURE_DESIGN_NAMES = ("magnitudes", "mid-side", "mid-side-phase")
+
 
 @dataclass
 class TrainConfig:
@@ -40,6 +44,10 @@ class TrainConfig:
         workers: data loader processes (0: load in the training process).
         hidden: width of the separator's recurrent layers.
         layers: GRU layers of the separator.
+        features: the input design (a key of ``FEATURE_DESIGNS``; None: ``"magnitudes"``, or
+            the ``init_from`` weights' own). A design with more planes than the ``init_from``
+            weights widens them: the new planes' encoder weights start at zero (the network
+            starts as the one it came from) and their normalisation is measured on the data.
         torch_threads: CPU threads for torch (None: every core). On a machine whose cores are
             busy with other work, use fewer: oversubscribed threads make the GRU's many small
             per-frame operations over 10x slower.
@@ -73,6 +81,7 @@ class TrainConfig:
     workers: int = 0
     hidden: int = 256
     layers: int = 2
+    features: str | None = None
     torch_threads: int | None = None
     preload: bool | None = None
     remix_p: float = 0.5
@@ -90,7 +99,7 @@ class TrainConfig:
     def model_config(self) -> SeparatorConfig:
         from noisyneuron.models.separator import SeparatorConfig
 
-        return SeparatorConfig(hidden=self.hidden, layers=self.layers)
+        return SeparatorConfig(hidden=self.hidden, layers=self.layers, features=self.features or "magnitudes")
 
 
 
@@ -109,6 +118,12 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--hidden", type=int, default=d.hidden, metavar="N", help=f"recurrent width (default: {d.hidden})")
     parser.add_argument("--layers", type=int, default=d.layers, metavar="N", help=f"GRU layers (default: {d.layers})")
+    parser.add_argument(
+        "--features", choices=list(FEATURE_DESIGN_NAMES), default=None,
+        help="input design: magnitudes (left, right), mid-side (adds mid and side magnitudes), mid-side-phase "
+             "(adds inter-channel phase coherence) (default: magnitudes, or the --init-from weights' own; a wider "
+             "design than theirs widens them, starting from the same function)",
+    )
     parser.add_argument("--seed", type=int, default=d.seed, help=f"model and data seed (default: {d.seed})")
     parser.add_argument("--workers", type=int, default=d.workers, metavar="N", help="data loader processes (default: 0)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch (default: all cores)")

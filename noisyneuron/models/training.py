@@ -67,7 +67,7 @@ from noisyneuron.models.run_folder import (
 )
 from noisyneuron.models.pretrained import EXPORT_FORMAT, load_separator  # noqa: F401 - re-exported
 from noisyneuron.models.train_options import DEFAULT_OUT, TrainConfig, add_cli_arguments  # noqa: F401 - re-exported
-from noisyneuron.models.separator import STEMS, SeparatorConfig, SeparatorNet
+from noisyneuron.models.separator import FEATURE_DESIGNS, STEMS, SeparatorConfig, SeparatorNet
 
 __all__ = [
     "TrainConfig",
@@ -99,7 +99,7 @@ _PLOT_SERIES = (("valid_vocals_sdr", "vocals"), ("valid_accompaniment_sdr", "acc
 # Fields of TrainConfig that shape the training trajectory: a resumed run must match them.
 _TRAJECTORY_FIELDS = (
     "steps", "batch_size", "segment_seconds", "lr", "warmup_steps", "weight_decay", "grad_clip",
-    "seed", "hidden", "layers", "remix_p", "mono_p",
+    "seed", "hidden", "layers", "features", "remix_p", "mono_p",
 )
 
 
@@ -390,14 +390,43 @@ def _check(config: TrainConfig) -> TrainConfig:
 
 
 @torch.no_grad()
-def _init_normalisation(net: SeparatorNet, segments: StemSegments, device: torch.device, examples: int = 32) -> None:
+def _init_normalisation(net: SeparatorNet, segments: StemSegments, device: torch.device, examples: int = 32, start: int = 0) -> None:
     """Set the network's input normalisation to the mean and 1/std of the training mixtures'
-    log-magnitudes, per channel and bin (from ``examples`` examples of a separate data stream)."""
+    features, per plane and bin (from ``examples`` examples of a separate data stream); with
+    ``start``, only the features from that index on (the planes a widening added)."""
     batch = segments.batch(0, examples, stream=1)
-    spec = net.analyse(batch["mixture"].to(device))
-    feats = torch.log1p(spec.abs()).permute(0, 3, 1, 2).flatten(2).reshape(-1, net.input_mean.numel())
-    net.input_mean.copy_(feats.mean(dim=0))
-    net.input_scale.copy_(1.0 / (feats.std(dim=0) + 1e-3))
+    feats = net.raw_features(net.analyse(batch["mixture"].to(device))).reshape(-1, net.input_mean.numel())
+    net.input_mean[start:].copy_(feats[:, start:].mean(dim=0))
+    net.input_scale[start:].copy_(1.0 / (feats[:, start:].std(dim=0) + 1e-3))
+
+
+@torch.no_grad()
+def widen_features(net: SeparatorNet, features: str) -> tuple[SeparatorNet, int]:
+    """``net`` rebuilt with the input design ``features``, whose planes start with ``net``'s:
+    every weight copied, the new planes' encoder columns zero (so it computes ``net``'s
+    function) and their normalisation neutral (to be measured). Returns the network and the
+    first new feature index (``net``'s feature count; no new planes: ``net`` itself)."""
+    old = net.config
+    if features == old.features:
+        return net, net.input_mean.numel()
+    old_planes, new_planes = FEATURE_DESIGNS[old.features], FEATURE_DESIGNS[features]
+    if new_planes[: len(old_planes)] != old_planes:
+        raise UserError(f"--features {features}: cannot start from weights with features {old.features!r} (their planes are not its first)")
+    wide = SeparatorNet(SeparatorConfig.from_dict({**old.as_dict(), "features": features}))
+    wide.export_meta = getattr(net, "export_meta", {})
+    start = net.input_mean.numel()
+    state = net.state_dict()
+    for name, tensor in wide.state_dict().items():
+        src = state[name]
+        if name == "encode.weight":
+            tensor.zero_()
+            tensor[:, :start].copy_(src)
+        elif name in ("input_mean", "input_scale"):
+            tensor.copy_(torch.zeros_like(tensor) if name == "input_mean" else torch.ones_like(tensor))
+            tensor[:start].copy_(src)
+        else:
+            tensor.copy_(src)
+    return wide.to(net.input_mean.device), start
 
 
 def _train_hours(data: Path) -> float | None:
@@ -450,6 +479,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
         state = {"step": 0, "best_sdr": None, "best_step": None, "elapsed": 0.0, "loss_sum": 0.0, "loss_count": 0, "last_valid": None}
         history: list[dict] = []  # earlier runs this one continues (from --init-from weights)
+        widened_from = None  # first feature index a --features widening of --init-from added
 
         if ckpt_path.is_file():
             ckpt = _load(ckpt_path, device)
@@ -458,8 +488,12 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             check_trajectory(ckpt_path, ckpt["config"], {k: getattr(cfg, k) for k in _TRAJECTORY_FIELDS}, _TRAJECTORY_FIELDS)
             if ckpt["data_manifest_hash"] != data_hash and not force:
                 raise UserError(f"{ckpt_path} was trained on a different data set (manifest hash {ckpt['data_manifest_hash'][:12]} != {data_hash[:12]} of {data}); use the same data, force=True (--force), or another --out")
+            # the run's own network (an --init-from run has its weights' size and design)
+            net = SeparatorNet(SeparatorConfig.from_dict(ckpt["model_config"])).to(device)
             net.load_state_dict(ckpt["model"])
             history = list(ckpt.get("history", []))
+            opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
             _set_rng_states(ckpt["rng"])
@@ -468,6 +502,8 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             truncate_log(log_path, state["step"])  # validations logged after the checkpoint are redone
         elif cfg.init_from is not None:
             net, history = _initial_weights(Path(cfg.init_from), device)
+            net, widened_from = widen_features(net, cfg.features or net.config.features)
+            net.train()
             opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, cfg.steps, cfg.warmup_steps))
 
@@ -481,6 +517,8 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             best_path.unlink(missing_ok=True)
             if cfg.init_from is None:  # exported weights bring their own normalisation
                 _init_normalisation(net, segments, device)
+            elif widened_from is not None and widened_from < net.input_mean.numel():  # but not for the planes a widening added
+                _init_normalisation(net, segments, device, start=widened_from)
         valid = _ValidSet(Path(cfg.valid_data) if cfg.valid_data else data, cfg.valid_tracks)
         run = {"data_manifest_hash": data_hash, "data_train_hours": _train_hours(data), "data": str(data)}
 
@@ -634,7 +672,7 @@ def cli_main(args: argparse.Namespace) -> int:
         data=Path(args.data), out=Path(args.out), steps=args.steps, batch_size=args.batch_size,
         segment_seconds=args.segment_seconds, lr=args.lr, valid_every=args.valid_every,
         checkpoint_every=getattr(args, "checkpoint_every", 250), valid_tracks=getattr(args, "valid_tracks", 8),
-        device=args.device, seed=args.seed, workers=getattr(args, "workers", 0), hidden=args.hidden, layers=args.layers,
+        device=args.device, seed=args.seed, workers=getattr(args, "workers", 0), hidden=args.hidden, layers=args.layers, features=args.features,
         torch_threads=getattr(args, "threads", None), preload=getattr(args, "preload", None),
         init_from=Path(args.init_from) if getattr(args, "init_from", None) else None,
         valid_data=Path(args.valid_data) if getattr(args, "valid_data", None) else None,
