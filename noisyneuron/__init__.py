@@ -15,6 +15,7 @@ Floors, bottom up; each imports only those below it (the import-linter contract 
   engine host process.
 - ``noisyneuron.tui``, ``noisyneuron.separate``, ``noisyneuron.classify``,
   ``noisyneuron.evaluation``: the terminal UI and the file commands.
+- ``noisyneuron.live``: the ``live`` command (the session, printed and waited on).
 - ``noisyneuron.bench``, then ``noisyneuron.cli`` on top.
 """
 

@@ -590,13 +590,13 @@ def test_live_names_the_loss_in_its_status_lines_stats_json_and_a_warning(jack_s
     """`live --headless` with a chain slower than real time: the status lines say `lost`, the
     JSON carries the seconds and the share, and the too-slow warning comes once, with what to try.
     With a chain that keeps up: nothing lost, no warning."""
-    from noisyneuron import cli
+    from noisyneuron import cli, live
 
     sleep = 1.5 * BLOCK_SECONDS if kind == "slow" else 0.0
     from noisyneuron.realtime import chains
 
     monkeypatch.setattr(chains, "build_chain", lambda name, channels=None: Chain([Sleeper(sleep)], name="sleepy"))
-    monkeypatch.setattr(cli, "_install_sigterm_handler", lambda: None)
+    monkeypatch.setattr(live, "_install_sigterm_handler", lambda: None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     stats_path = tmp_path / "stats.json"
     code, xruns = _server_xruns_during(lambda: cli.main(

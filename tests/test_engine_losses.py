@@ -18,7 +18,7 @@ def _at(second: float, lost: float, p99: float = 0.3) -> EngineStats:
 
 
 def test_summary_status_line_and_json_name_the_loss():
-    from noisyneuron.cli import _status_line
+    from noisyneuron.live import _status_line
 
     s = EngineStats(blocks=96000, seconds=512.0, run_seconds=600.0, dropped_input_seconds=87.0,
                     late_output_seconds=86.5, lost_seconds=87.0, lost_share=0.145)
