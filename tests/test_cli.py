@@ -151,3 +151,15 @@ def test_process_onto_a_disk_that_fills_is_one_line_and_keeps_an_incomplete_file
     assert "disk space" in err and "out.incomplete.wav" in err
     assert not out.exists() and not (disk / "out.partial.wav").exists()
     assert 0 < sf.info(str(disk / "out.incomplete.wav")).frames < 4 * 44100
+
+
+def test_building_the_parser_imports_neither_torch_nor_numba():
+    """Every command builds the whole parser first: it must not pay for torch (1.5-4 s) or
+    numba (0.4 s) before the command that needs them runs (issue 14, start-up)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from noisyneuron.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'numba', 'scipy', 'textual', 'demucs') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -1,26 +1,33 @@
 """Named chains the CLI and UI can build: ``--chain karaoke``.
 
 One registry, so that ``live`` and ``process`` build the identical chain for the same name.
+Importing it is cheap (the CLI's parser lists the names on every start): the chain and its
+processors (numba, torch) are imported when a chain is built.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from noisyneuron.errors import UserError
-from noisyneuron.realtime.chain import Chain
+
+if TYPE_CHECKING:
+    from noisyneuron.realtime.chain import Chain
 
 __all__ = ["CHAINS", "build_chain", "karaoke_choice", "source_channels"]
 
 
 def _centre_cut(input_channels: int | None = None, name: str = "centre-cut") -> Chain:
+    from noisyneuron.realtime.chain import Chain
     from noisyneuron.realtime.processors.centre_cut import CentreCutKaraoke
 
     return Chain([CentreCutKaraoke()], name=name)
 
 
 def _separator(input_channels: int | None = None, name: str = "separator") -> Chain:
+    from noisyneuron.realtime.chain import Chain
     from noisyneuron.realtime.processors.separator import NeuralSeparator
 
     return Chain([NeuralSeparator()], name=name)
@@ -81,10 +88,13 @@ def _classifier():
 
 
 def _monitor(input_channels: int | None = None) -> Chain:
+    from noisyneuron.realtime.chain import Chain
+
     return Chain([_classifier()], name="monitor")
 
 
 def _separator_monitor(input_channels: int | None = None) -> Chain:
+    from noisyneuron.realtime.chain import Chain
     from noisyneuron.realtime.processors.separator import NeuralSeparator
 
     # the monitor listens to the chain's input (what is on the line), before the separator
