@@ -257,3 +257,25 @@ def test_live_reports_a_bad_config_in_one_line(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == f"noisyneuron: error: {path}: osc.port: must be an integer, got a string 'x'"
+
+
+def test_config_profile_and_caches_follow_one_platform_rule(monkeypatch, tmp_path):
+    """The config file, the classifier's calibration profile and the caches all come from
+    noisyneuron.paths (platformdirs): on Linux $XDG_CONFIG_HOME / $XDG_CACHE_HOME, and
+    $NOISYNEURON_CACHE_DIR moves the cache."""
+    from noisyneuron import paths
+    from noisyneuron.control.config import config_dir, default_config_path
+    from noisyneuron.models.classifier import PROFILE_ENV, default_profile_path
+    from noisyneuron.models.data.sources import source_cache_dir
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(PROFILE_ENV, raising=False)
+    monkeypatch.delenv(paths.CACHE_ENV, raising=False)
+    monkeypatch.delenv("NOISYNEURON_SOURCE_CACHE", raising=False)
+    assert config_dir() == paths.config_dir() == tmp_path / "cfg" / "noisyneuron"
+    assert default_config_path().parent == default_profile_path().parent == config_dir()
+    assert source_cache_dir() == tmp_path / "cache" / "noisyneuron" / "sources"
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "elsewhere"))
+    assert paths.cache_dir() == tmp_path / "elsewhere"
+    assert source_cache_dir() == tmp_path / "elsewhere" / "sources"

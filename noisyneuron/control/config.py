@@ -51,11 +51,11 @@ from pathlib import Path
 
 import tomlkit
 
+from noisyneuron import paths
 from noisyneuron.control.tomlfile import atomic_write_text, read_toml
 from noisyneuron.errors import UserError
 
 __all__ = [
-    "APP_DIR_NAME",
     "Config",
     "ConfigError",
     "DevicesConfig",
@@ -76,7 +76,6 @@ __all__ = [
     "apply_chain_parameters",
 ]
 
-APP_DIR_NAME = "noisyneuron"
 CONFIG_FILE_NAME = "config.toml"
 PRESETS_DIR_NAME = "presets"
 DEFAULT_OSC_PORT = 9000
@@ -88,10 +87,9 @@ class ConfigError(UserError):
 
 # ----- where -------------------------------------------------------------------------------------
 def config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/noisyneuron``, or ``~/.config/noisyneuron``."""
-    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
-    return root / APP_DIR_NAME
+    """NoisyNeuron's user config folder (:func:`noisyneuron.paths.config_dir`: on Linux
+    ``$XDG_CONFIG_HOME/noisyneuron``, or ``~/.config/noisyneuron``)."""
+    return paths.config_dir()
 
 
 def default_config_path() -> Path:

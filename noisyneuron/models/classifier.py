@@ -66,7 +66,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,6 +76,7 @@ from numba import njit
 from rocket_fft import r2c
 from torch import nn
 
+from noisyneuron import paths
 from noisyneuron.dsp.features import mel_filterbank
 from noisyneuron.errors import UserError
 from noisyneuron.models.run_folder import cast_state, noisyneuron_version, read_export, write_export
@@ -100,7 +100,6 @@ __all__ = [
     "export_classifier",
     "load_classifier",
     "has_shipped_classifier",
-    "user_config_dir",
     "default_profile_path",
 ]
 
@@ -869,24 +868,12 @@ def batch_decisions(
 
 
 # ----- files: export, load, profiles -----------------------------------------------------------
-def user_config_dir() -> Path:
-    """NoisyNeuron's folder in the platform's user config directory: ``$XDG_CONFIG_HOME/noisyneuron``
-    (default ``~/.config/noisyneuron``) on Linux, ``~/Library/Application Support/noisyneuron`` on
-    macOS, ``%APPDATA%\\noisyneuron`` on Windows."""
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Roaming")
-    elif sys.platform == "darwin":
-        base = os.path.join(os.path.expanduser("~"), "Library", "Application Support")
-    else:
-        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "noisyneuron"
-
-
 def default_profile_path() -> Path:
     """Where ``classify calibrate`` saves the profile: ``$NOISYNEURON_CLASSIFIER_PROFILE``, else
-    ``user_config_dir() / "classifier-profile.pt"``."""
+    ``classifier-profile.pt`` in NoisyNeuron's config folder (:func:`noisyneuron.paths.config_dir`,
+    beside the config file)."""
     env = os.environ.get(PROFILE_ENV)
-    return Path(env) if env else user_config_dir() / "classifier-profile.pt"
+    return Path(env) if env else paths.config_dir() / "classifier-profile.pt"
 
 
 def has_shipped_classifier() -> bool:

@@ -21,11 +21,12 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from noisyneuron import paths
+
 __all__ = [
     "ScoreNote",
     "ScoreParts",
     "CORPUS_LICENCES",
-    "default_cache_dir",
     "list_score_ids",
     "load_score",
     "score_licence",
@@ -114,15 +115,6 @@ class ScoreParts:
         return num * 4.0 / den
 
 
-def default_cache_dir() -> Path:
-    """``$NOISYNEURON_CACHE_DIR``, else ``$XDG_CACHE_HOME/noisyneuron``, else ``~/.cache/noisyneuron``."""
-    env = os.environ.get("NOISYNEURON_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "noisyneuron"
-
-
 def _music21():
     try:
         import music21
@@ -176,7 +168,7 @@ def list_score_ids(cache_dir: Path | None = None, include_restricted: bool = Fal
     ``cache_dir/scores/index-v1-music21-<version>.json``. ``include_restricted`` adds the Essen folksongs
     (non-commercial permission only, see :data:`RESTRICTED_LICENCES`).
     """
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else paths.cache_dir()
     path = cache / "scores" / f"index-v{_CACHE_VERSION}-music21-{_music21_version()}.json"
     index = _read_json(path)
     if not isinstance(index, dict) or "ids" not in index:
@@ -223,12 +215,12 @@ def _cache_path(cache: Path, score_id: str) -> Path:
 def load_score(score_id: str, cache_dir: Path | None = None) -> ScoreParts:
     """The notes of ``score_id``, parsed with music21 once and then read from the JSON cache.
 
-    ``cache_dir`` None uses :func:`default_cache_dir`. Raises :class:`~noisyneuron.errors.UserError`
+    ``cache_dir`` None uses :func:`noisyneuron.paths.cache_dir`. Raises :class:`~noisyneuron.errors.UserError`
     when music21 is needed but not installed, ``ValueError`` for an id that is not ``music21:...``.
     """
     if not score_id.startswith(_PREFIX):
         raise ValueError(f"not a music21 score id: {score_id!r}")
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else paths.cache_dir()
     path = _cache_path(cache, score_id)
     data = _read_json(path)
     if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:

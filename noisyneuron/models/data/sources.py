@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from noisyneuron import paths
+
 __all__ = [
     "Recording",
     "music_recordings",
@@ -274,11 +276,11 @@ def recording_licence(package: str, path: str) -> str:
 
 def source_cache_dir() -> Path:
     """Where sounds unpacked from archives are kept (``$NOISYNEURON_SOURCE_CACHE``, else
-    ``$XDG_CACHE_HOME/noisyneuron/sources``): they are decoded once, then read like files."""
+    ``sources`` in :func:`noisyneuron.paths.cache_dir`): they are decoded once, then read like files."""
     env = os.environ.get("NOISYNEURON_SOURCE_CACHE")
     if env:
         return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "noisyneuron" / "sources"
+    return paths.cache_dir() / "sources"
 
 
 def _write_once(dest: Path, data: bytes) -> str:
