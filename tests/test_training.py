@@ -399,3 +399,23 @@ def test_feature_design_names_match_the_model():
     assert FEATURE_DESIGN_NAMES == tuple(FEATURE_DESIGNS)
     with pytest.raises(ValueError, match="features"):
         SeparatorConfig(features="waveform")
+
+
+def test_karaoke_weight_mixes_in_vocals_and_mixture_minus_vocals(fixture_data, tmp_path):
+    """0 is the four-stem loss; 1 is the mean of the vocals term and the accompaniment term
+    (mask 1 - m_vocals against mixture minus vocals), computed here by hand."""
+    torch.manual_seed(0)
+    net = SeparatorNet(SeparatorConfig(hidden=16, layers=1))
+    stems = torch.randn(2, 4, 2, 6000) * 0.1
+    four = separation_loss(net, stems)
+    assert float(separation_loss(net, stems, karaoke_weight=0.0)) == float(four)
+    mixture = stems.sum(dim=1)
+    spec = net.analyse(mixture)
+    mask = net.masks(net.features(spec), n_bins=spec.shape[2])[0][:, 0]
+    vocals = (mask * spec.abs() - net.analyse(stems[:, 0]).abs()).abs().mean(dim=(1, 2, 3))
+    rest = ((1 - mask) * spec.abs() - net.analyse(mixture - stems[:, 0]).abs()).abs().mean(dim=(1, 2, 3))
+    by_hand = (0.5 * (vocals + rest)).mean()
+    torch.testing.assert_close(separation_loss(net, stems, karaoke_weight=1.0), by_hand)
+    torch.testing.assert_close(separation_loss(net, stems, karaoke_weight=0.25), 0.75 * four + 0.25 * by_hand)
+    with pytest.raises(UserError, match="karaoke-weight"):
+        train(_config(fixture_data, tmp_path / "bad", karaoke_weight=1.5), progress=False)

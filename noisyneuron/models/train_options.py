@@ -55,6 +55,8 @@ class TrainConfig:
             channel); None: only on a GPU.
         remix_p: probability of an example remixed from stems of different four-stem tracks.
         mono_p: probability of a mono example (both channels their mean).
+        karaoke_weight: in [0, 1], how much of the loss is karaoke's own (vocals, and mixture
+            minus vocals) rather than the four stems' mean (see ``training.separation_loss``).
         init_from: an exported separator (e.g. the shipped weights) to start a new run from
             instead of a random initialisation: its size wins over ``hidden``/``layers``, and its
             training history (steps, data) carries on into this run's export. A new machine has
@@ -86,6 +88,7 @@ class TrainConfig:
     preload: bool | None = None
     remix_p: float = 0.5
     mono_p: float = 0.15
+    karaoke_weight: float = 0.0
     init_from: Path | None = None
     valid_data: Path | None = None
 
@@ -123,6 +126,10 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="input design: magnitudes (left, right), mid-side (adds mid and side magnitudes), mid-side-phase "
              "(adds inter-channel phase coherence) (default: magnitudes, or the --init-from weights' own; a wider "
              "design than theirs widens them, starting from the same function)",
+    )
+    parser.add_argument(
+        "--karaoke-weight", type=float, default=d.karaoke_weight, metavar="W",
+        help="share of the loss on vocals and mixture-minus-vocals instead of the four stems' mean, 0..1 (default: 0)",
     )
     parser.add_argument("--seed", type=int, default=d.seed, help=f"model and data seed (default: {d.seed})")
     parser.add_argument("--workers", type=int, default=d.workers, metavar="N", help="data loader processes (default: 0)")

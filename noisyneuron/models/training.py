@@ -99,7 +99,7 @@ _PLOT_SERIES = (("valid_vocals_sdr", "vocals"), ("valid_accompaniment_sdr", "acc
 # Fields of TrainConfig that shape the training trajectory: a resumed run must match them.
 _TRAJECTORY_FIELDS = (
     "steps", "batch_size", "segment_seconds", "lr", "warmup_steps", "weight_decay", "grad_clip",
-    "seed", "hidden", "layers", "features", "remix_p", "mono_p",
+    "seed", "hidden", "layers", "features", "remix_p", "mono_p", "karaoke_weight",
 )
 
 
@@ -244,7 +244,8 @@ class StemSegments(torch.utils.data.Dataset):
 
 
 # ----- loss and metric ------------------------------------------------------------------------
-def separation_loss(net: SeparatorNet, stems: torch.Tensor, known: torch.Tensor | None = None, two_stem: torch.Tensor | None = None) -> torch.Tensor:
+def separation_loss(net: SeparatorNet, stems: torch.Tensor, known: torch.Tensor | None = None, two_stem: torch.Tensor | None = None,
+                    karaoke_weight: float = 0.0) -> torch.Tensor:
     """The training loss of ``net`` on a batch: a scalar (magnitude units of the model's STFT).
 
     ``stems`` (B, 4, 2, T) in :data:`STEMS` order (the mixture is their sum); ``known`` bool
@@ -255,6 +256,11 @@ def separation_loss(net: SeparatorNet, stems: torch.Tensor, known: torch.Tensor 
     An example averages this over its known stems; a two-stem example over vocals and
     accompaniment (mask ``1 - m_vocals``, target the accompaniment in the "other" slot). The
     batch loss is the mean over examples.
+
+    ``karaoke_weight`` ``w`` in [0, 1] mixes in what karaoke needs:
+    ``(1 - w) * loss + w * (vocals term + accompaniment term) / 2``, the accompaniment term
+    ``mean | (1 - m_vocals) |X| - |A| |`` with ``A`` the spectrum of mixture minus vocals (every
+    example; the four-stem terms give the vocals a quarter of the weight).
     """
     b, s, c, t = stems.shape
     mixture = stems.sum(dim=1)
@@ -277,7 +283,12 @@ def separation_loss(net: SeparatorNet, stems: torch.Tensor, known: torch.Tensor 
     weights[:, 0] |= two_stem
     weights = weights[:, : terms.shape[1]].float()
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
-    return (terms * weights).sum(dim=1).mean()
+    loss = (terms * weights).sum(dim=1).mean()
+    if karaoke_weight > 0.0:
+        accompaniment = net.analyse(mixture - stems[:, 0]).abs()
+        karaoke = 0.5 * (terms[:, 0] + ((1.0 - masks[:, 0]) * mag - accompaniment).abs().mean(dim=(1, 2, 3)))
+        loss = (1.0 - karaoke_weight) * loss + karaoke_weight * karaoke.mean()
+    return loss
 
 
 def global_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -377,6 +388,8 @@ def _check(config: TrainConfig) -> TrainConfig:
         raise UserError(f"segment-seconds must be positive, got {config.segment_seconds}")
     if not config.lr > 0:
         raise UserError(f"lr must be positive, got {config.lr}")
+    if not 0.0 <= config.karaoke_weight <= 1.0:
+        raise UserError(f"karaoke-weight must be between 0 and 1, got {config.karaoke_weight}")
     if config.workers < 0:
         raise UserError(f"workers must be 0 or more, got {config.workers}")
     data = Path(config.data)
@@ -485,7 +498,8 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
             ckpt = _load(ckpt_path, device)
             if ckpt.get("format") != CHECKPOINT_FORMAT:
                 raise UserError(f"{ckpt_path}: not a separator training checkpoint; choose another --out")
-            check_trajectory(ckpt_path, ckpt["config"], {k: getattr(cfg, k) for k in _TRAJECTORY_FIELDS}, _TRAJECTORY_FIELDS)
+            defaults = {k: getattr(TrainConfig(data=cfg.data), k) for k in _TRAJECTORY_FIELDS}
+            check_trajectory(ckpt_path, {**defaults, **ckpt["config"]}, {k: getattr(cfg, k) for k in _TRAJECTORY_FIELDS}, _TRAJECTORY_FIELDS)
             if ckpt["data_manifest_hash"] != data_hash and not force:
                 raise UserError(f"{ckpt_path} was trained on a different data set (manifest hash {ckpt['data_manifest_hash'][:12]} != {data_hash[:12]} of {data}); use the same data, force=True (--force), or another --out")
             # the run's own network (an --init-from run has its weights' size and design)
@@ -576,7 +590,7 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
                 try:
                     for batch in loader:
                         consistent = False
-                        loss = _train_step(net, opt, sched, batch, device, cfg.grad_clip)
+                        loss = _train_step(net, opt, sched, batch, device, cfg.grad_clip, cfg.karaoke_weight)
                         step += 1
                         state["step"] = step
                         consistent = True
@@ -611,10 +625,10 @@ def train(config: TrainConfig, progress: bool = True, *, force: bool = False, st
         }
 
 
-def _train_step(net: SeparatorNet, opt, sched, batch: dict, device: torch.device, grad_clip: float) -> float:
+def _train_step(net: SeparatorNet, opt, sched, batch: dict, device: torch.device, grad_clip: float, karaoke_weight: float = 0.0) -> float:
     """One optimiser step on a collated batch; the loss before the update."""
     stems = batch["stems"].to(device, non_blocking=True)
-    loss = separation_loss(net, stems, batch["known"].to(device), batch["two_stem"].to(device))
+    loss = separation_loss(net, stems, batch["known"].to(device), batch["two_stem"].to(device), karaoke_weight)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
@@ -673,6 +687,7 @@ def cli_main(args: argparse.Namespace) -> int:
         segment_seconds=args.segment_seconds, lr=args.lr, valid_every=args.valid_every,
         checkpoint_every=getattr(args, "checkpoint_every", 250), valid_tracks=getattr(args, "valid_tracks", 8),
         device=args.device, seed=args.seed, workers=getattr(args, "workers", 0), hidden=args.hidden, layers=args.layers, features=args.features,
+        karaoke_weight=args.karaoke_weight,
         torch_threads=getattr(args, "threads", None), preload=getattr(args, "preload", None),
         init_from=Path(args.init_from) if getattr(args, "init_from", None) else None,
         valid_data=Path(args.valid_data) if getattr(args, "valid_data", None) else None,
