@@ -66,6 +66,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         blocksize=args.blocksize,
         sample_rate=args.samplerate,
         progress=not args.quiet,
+        bitrate_kbps=args.bitrate,
     )
     if chain.note:
         _print(chain.note)
@@ -303,8 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
             "output appears under its name only when complete."
         ),
     )
-    p.add_argument("input", help="input audio file (WAV, FLAC, OGG, MP3)")
-    p.add_argument("output", help="output audio file (.wav, .flac, .ogg)")
+    p.add_argument("input", help="input audio file (WAV, FLAC, OGG, MP3, M4A/AAC, Opus, ALAC)")
+    p.add_argument("output", help="output audio file: .wav or .flac (lossless, 24-bit PCM), "
+                                  ".ogg (Vorbis) or .mp3 (lossy: LAME's variable bitrate, about 128 kbit/s, or --bitrate)")
+    p.add_argument("--bitrate", type=int, default=None, metavar="KBPS",
+                   help="MP3 output: constant bitrate, kbit/s (64..320, e.g. 192; default: LAME's, about 128)")
     add_chain_options(p)
     p.add_argument("--blocksize", "-b", type=int, default=512, help="frames per block (default 512)")
     p.add_argument("--samplerate", "-r", type=int, default=None, help="resample to this rate in Hz (default: the file's)")

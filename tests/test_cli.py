@@ -163,3 +163,27 @@ def test_building_the_parser_imports_neither_torch_nor_numba():
             "print(sorted(m for m in ('torch', 'numba', 'scipy', 'textual', 'demucs') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_process_writes_mp3_at_the_asked_bitrate_and_refuses_a_bitrate_for_wav(song, tmp_path, capsys):
+    """`process IN OUT.mp3 --bitrate 192`: an MP3 of the input's length at about 192 kbit/s
+    (LAME's default, about 128, without it); a bitrate for a WAV is a one-line error."""
+    path, demo = song
+    sizes = {}
+    for bitrate in (None, 192):
+        out = tmp_path / f"karaoke-{bitrate}.mp3"
+        argv = ["process", str(path), str(out), "--chain", "centre-cut", "--quiet"]
+        assert main(argv + (["--bitrate", str(bitrate)] if bitrate else [])) == 0
+        info = sf.info(str(out))
+        assert info.format == "MP3" and info.samplerate == 44100 and info.channels == 2
+        y, _ = sf.read(str(out), dtype="float32")
+        assert abs(len(y) - len(demo["mix"])) <= 2304  # up to two MP3 frames of encoder padding
+        sizes[bitrate] = out.stat().st_size
+    kbps = sizes[192] * 8 / 1000 / 4.0
+    assert 170 < kbps < 215, kbps
+    assert sizes[None] < sizes[192]
+    capsys.readouterr()
+    assert main(["process", str(path), str(tmp_path / "x.wav"), "--chain", "centre-cut", "--quiet", "--bitrate", "192"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bitrate" in err[0]
+    assert not (tmp_path / "x.wav").exists()

@@ -208,6 +208,7 @@ def process_file(
     channels: int = 2,
     progress: bool = True,
     subtype: str | None = None,
+    bitrate_kbps: int | None = None,
 ) -> OfflineReport:
     """Run a file through ``chain`` faster than real time and write the result.
 
@@ -230,6 +231,8 @@ def process_file(
         channels: processing and output channel count.
         progress: show a tqdm progress bar (in seconds of audio) on stderr, when it is a terminal.
         subtype: output subtype (see :class:`~noisyneuron.audio.files.FileSink`).
+        bitrate_kbps: for an MP3 output, a constant bitrate in kbit/s (None: LAME's variable
+            default, about 128 kbit/s).
 
     Raises:
         AudioFileError: a bad input or output file, or an output that would overwrite the input
@@ -244,7 +247,7 @@ def process_file(
         rate = source.sample_rate
         total = None if info.duration_seconds is None else round(info.duration_seconds, 1)
         chain.prepare(rate, blocksize, channels)
-        with FileSink(output_path, rate, channels, subtype=subtype, inputs=[input_path]) as sink:
+        with FileSink(output_path, rate, channels, subtype=subtype, inputs=[input_path], bitrate_kbps=bitrate_kbps) as sink:
             runner = _AlignedRunner(chain, blocksize, channels, sink.write)
             block = np.zeros((blocksize, channels), dtype=np.float32)
             bar = tqdm(
