@@ -163,12 +163,24 @@ def _finish_live(args: argparse.Namespace, spec, stats, chain, osc_summary: str,
                           report["blocksize"], report["backend"])
 
 
+def _run_tui(args: argparse.Namespace, session, config, presets: Path) -> int:
+    """The terminal UI on ``session`` (the engine here or in its own process) until it quits;
+    its exit code. A message it ends with is printed."""
+    from noisyneuron.tui.app import NoisyNeuronApp, terminal_driver
+
+    app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration,
+                         driver_class=terminal_driver())
+    message = app.run()
+    if message:
+        _print(message)
+    return app.return_code or 0
+
+
 def _live_tui_process(args: argparse.Namespace, spec, config, presets: Path) -> int:
     """The terminal UI here, the engine in its own process (noisyneuron.control.host), OSC between."""
     from noisyneuron.control.host import RemoteSession
     from noisyneuron.control.live import start_control
     from noisyneuron.realtime.engine import EngineStats
-    from noisyneuron.tui.app import NoisyNeuronApp, terminal_driver
 
     if not args.quiet:
         _print(f"starting the {spec.chain!r} chain in its own process…")
@@ -183,12 +195,7 @@ def _live_tui_process(args: argparse.Namespace, spec, config, presets: Path) -> 
     exit_code = 0
     try:
         start_control(session, spec, config, osc=False, say=_print)
-        app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration,
-                             driver_class=terminal_driver())
-        message = app.run()
-        exit_code = app.return_code or 0
-        if message:
-            _print(message)
+        exit_code = _run_tui(args, session, config, presets)
     except KeyboardInterrupt:
         _print("stopping")
     finally:
@@ -239,14 +246,7 @@ def _live_in_process(args: argparse.Namespace, spec, config, presets: Path, *, t
         if session.midi is not None and not tui:
             _print(session.midi.status().line())
         if tui:
-            from noisyneuron.tui.app import NoisyNeuronApp, terminal_driver
-
-            app = NoisyNeuronApp(session, presets_directory=presets, config=config, duration=args.duration,
-                                 driver_class=terminal_driver())
-            message = app.run()
-            exit_code = app.return_code or 0
-            if message:
-                _print(message)
+            exit_code = _run_tui(args, session, config, presets)
         else:
             _headless_loop(args, spec, session, started)
     except KeyboardInterrupt:
