@@ -109,17 +109,14 @@ def _figure(audio: np.ndarray, rate: int, result: dict, segments: list[dict], ne
 def _plot(path: Path, audio: np.ndarray, rate: int, result: dict, segments: list[dict], net, title: str) -> None:
     import matplotlib.pyplot as plt
 
+    from noisyneuron.audio.atomic import atomic_path
+
     fig, _, _ = _figure(audio, rate, result, segments, net, title)
-    tmp = path.with_name(path.stem + ".partial.png")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(tmp, dpi=100)
-        tmp.replace(path)
+        with atomic_path(path, keep_suffix=True) as tmp:  # savefig picks PNG by the extension
+            fig.savefig(tmp, dpi=100)
     except OSError as error:  # read-only folder, full disk...: one line, no half-written plot
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise UserError(f"--plot {path}: cannot write it ({error.strerror or error}); choose another place") from None
     finally:
         plt.close(fig)

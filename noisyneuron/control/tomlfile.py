@@ -1,17 +1,17 @@
 """Reading and writing the TOML files of the control layer (config, presets, MIDI maps).
 
 One reader that turns every failure into a one-line error naming the file, and one atomic
-writer (a temporary file in the same folder, flushed, then renamed: readers see the old file or
-the new one, never a part).
+writer (:func:`noisyneuron.audio.atomic.atomic_write_text`: a temporary file in the same folder,
+flushed, then renamed; readers see the old file or the new one, never a part).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 
+from noisyneuron.audio import atomic
 from noisyneuron.errors import UserError
 
 __all__ = ["read_toml", "atomic_write_text"]
@@ -43,17 +43,8 @@ def read_toml(path: Path, error: type[UserError] = UserError, what: str = "") ->
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (folders made as needed). Returns the path."""
+    """Write ``text`` to ``path`` atomically and durably (folders made as needed; the file is
+    readable by its owner only, 0600, as these files always were). Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.atomic_write_text(path, text, fsync=True, mode=0o600)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from noisyneuron.audio.atomic import atomic_write_text
 from noisyneuron.errors import UserError
 
 __all__ = ["DEFAULT_OUT", "evaluate_separation", "add_cli_arguments", "cli_main"]
@@ -499,9 +500,7 @@ def evaluate_separation(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "separation.md").write_text(_markdown(report))
-    tmp = out_dir / "separation.json.partial"
-    tmp.write_text(json.dumps(_clean(report), indent=1, allow_nan=False) + "\n")
-    tmp.replace(out_dir / "separation.json")
+    atomic_write_text(out_dir / "separation.json", json.dumps(_clean(report), indent=1, allow_nan=False) + "\n")
     _plot(report, per_track, out_dir / "separation-sdr.png")
     return report
 

@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+from noisyneuron.audio.atomic import atomic_write_text
 from noisyneuron.errors import UserError
 
 __all__ = [
@@ -56,10 +57,7 @@ def record_separator_quality(figures: dict, path: str | os.PathLike | None = Non
     so that figures never outlive the weights they were measured with. Returns the file written."""
     weights = selected_separator_weights(path)
     target = _quality_path(weights)
-    tmp = target.with_name(target.name + ".partial")
-    tmp.write_text(json.dumps({**figures, "weights_sha256": _sha256(weights)}, indent=2) + "\n")
-    os.replace(tmp, target)
-    return target
+    return atomic_write_text(target, json.dumps({**figures, "weights_sha256": _sha256(weights)}, indent=2) + "\n")
 
 
 def separator_quality(path: str | os.PathLike | None = None) -> dict | None:

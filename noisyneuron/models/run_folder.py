@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from noisyneuron.audio.atomic import atomic_path, atomic_write_text
 from noisyneuron.errors import UserError
 
 __all__ = [
@@ -30,12 +31,12 @@ __all__ = [
 
 # ----- files ----------------------------------------------------------------------------------
 def save_atomic(obj: dict, path: Path) -> None:
-    """``torch.save`` ``obj`` to ``path`` through ``path.partial`` (a crash never leaves half a file)."""
+    """``torch.save`` ``obj`` to ``path`` through ``path.partial`` (a crash never leaves half a file;
+    the fixed name is overwritten by the next save rather than left behind)."""
     import torch
 
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, unique=False) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Path, what: str, device="cpu") -> dict:
@@ -78,9 +79,7 @@ def append_log(path: Path, row: dict) -> None:
 def truncate_log(path: Path, step: int) -> None:
     """Keep only the rows up to ``step`` (on resume: validations after the checkpoint are redone)."""
     rows = [r for r in read_log(path) if r.get("step", 0) <= step]
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def plot_run(
@@ -112,9 +111,8 @@ def plot_run(
     bottom.grid(True, alpha=0.3)
     bottom.legend(loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".partial.png")
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, keep_suffix=True) as tmp:  # savefig picks PNG by the extension
+        fig.savefig(tmp)
 
 
 # ----- training -------------------------------------------------------------------------------
@@ -219,13 +217,11 @@ def write_export(dest: str | os.PathLike, meta: dict, state: dict, limit_bytes: 
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".partial")
-    torch.save({**meta, "state_dict": state}, tmp)
-    size = tmp.stat().st_size
-    if size >= limit_bytes:
-        tmp.unlink()
-        raise UserError(f"{dest}: the exported {what} would be {size / 1e6:.1f} MB (limit {limit_bytes // (1024 * 1024)} MB); {advice}")
-    os.replace(tmp, dest)
+    with atomic_path(dest, unique=False) as tmp:  # an error (the size limit too) removes the temporary
+        torch.save({**meta, "state_dict": state}, tmp)
+        size = tmp.stat().st_size
+        if size >= limit_bytes:
+            raise UserError(f"{dest}: the exported {what} would be {size / 1e6:.1f} MB (limit {limit_bytes // (1024 * 1024)} MB); {advice}")
     return size
 
 

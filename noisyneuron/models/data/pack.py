@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from noisyneuron.audio.atomic import partial_sibling
 from noisyneuron.errors import UserError
 from noisyneuron.models.data.layout import SEPARATION_RATE, read_manifest, separation_tracks, write_json_atomic, write_manifest
 
@@ -60,7 +61,7 @@ def pack_separation(data: str | os.PathLike, out: str | os.PathLike, max_mb: flo
     for idx in order:
         track = tracks[int(idx)]
         dest = out / track.split / track.id
-        tmp = dest.with_name(track.id + ".partial")
+        tmp = partial_sibling(dest, unique=False)  # a folder, renamed by hand (see write_separation_track)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         for stem in track.stems:

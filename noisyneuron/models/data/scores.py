@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisyneuron import paths
+from noisyneuron.audio.atomic import atomic_write_text
 
 __all__ = [
     "ScoreNote",
@@ -148,9 +149,7 @@ def score_licence(score_id: str) -> str:
 
 def _write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(data, separators=(",", ":")))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, separators=(",", ":")))
 
 
 def _read_json(path: Path) -> object | None:
