@@ -308,7 +308,7 @@ def _separate_streaming(model: str, separator, path: Path, info, names: list[str
     from contextlib import ExitStack
 
     from noisyneuron.models.apply import ChunkedSeparation
-    from noisyneuron.models.data.augment import fit_length
+    from noisyneuron.audio.resampling import fit_length
     from noisyneuron.audio.files import FileSink, FileSource
 
     file_rate, channels = int(info.sample_rate), int(info.channels)

@@ -57,6 +57,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from noisyneuron.audio.atomic import atomic_write_text
+from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
 from noisyneuron.models.data.layout import CLASSES, CLASSIFICATION_RATE, classification_clips
 
@@ -460,11 +462,7 @@ def _load_clips(data_dir: Path, split: str, max_clips: int | None) -> list[_Clip
 
 
 def _resample(x: np.ndarray, rate: int) -> np.ndarray:
-    if rate == CLASSIFICATION_RATE:
-        return x
-    import soxr
-
-    return soxr.resample(x, CLASSIFICATION_RATE, rate).astype(np.float32)
+    return x if rate == CLASSIFICATION_RATE else resample(x, CLASSIFICATION_RATE, rate).astype(np.float32)
 
 
 def _evaluate_one(system: ClassifierSystem, clips: list[_Clip], progress: bool) -> dict:
@@ -775,9 +773,7 @@ def record_classifier_quality(figures: dict, weights: str | Path | None = None) 
 
     path = Path(weights or os.environ.get(CLASSIFIER_WEIGHTS_ENV) or SHIPPED_CLASSIFIER)
     target = path.with_name(path.stem + "-quality.json")
-    tmp = target.with_name(target.name + ".partial")
-    tmp.write_text(json.dumps({**figures, "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}, indent=2) + "\n")
-    os.replace(tmp, target)
+    atomic_write_text(target, json.dumps({**figures, "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}, indent=2) + "\n")
     return target
 
 

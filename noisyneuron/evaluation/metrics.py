@@ -58,6 +58,8 @@ from types import ModuleType
 
 import numpy as np
 
+from noisyneuron.audio.resampling import fit_length
+
 __all__ = [
     "SISEC_RATE",
     "si_sdr",
@@ -165,11 +167,7 @@ def _stack(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndar
         e = _as_2d(estimates[t], f"estimate {t!r}")
         if e.shape[1] != refs.shape[2]:
             raise ValueError(f"estimate {t!r} has {e.shape[1]} channels, reference {refs.shape[2]}")
-        if e.shape[0] >= n:
-            e = e[:n]
-        else:
-            e = np.pad(e, [(0, n - e.shape[0]), (0, 0)])
-        ests.append(e)
+        ests.append(fit_length(e, n))
     return targets, refs, np.stack(ests)
 
 

@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from noisyneuron.audio.atomic import atomic_path
+from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
 from noisyneuron.models.classifier import (
     DEFAULT_STREAM,
@@ -181,10 +183,7 @@ def load_audio(path: str | os.PathLike, rate: int = TRAIN_RATE) -> np.ndarray:
     if len(audio) == 0:
         raise UserError(f"{path}: the file has no audio")
     mono = audio.mean(axis=1)
-    if sr != rate:
-        import soxr
-
-        mono = soxr.resample(mono, sr, rate, quality="HQ")
+    mono = resample(mono, sr, rate)
     if not np.all(np.isfinite(mono)):
         raise UserError(f"{path}: the file contains NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32)
@@ -218,9 +217,8 @@ class FeatureSet:
         self.ms = np.concatenate(mss) if mss else np.zeros(0, np.float32)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(cache.stem + ".partial.npz")
-            np.savez(tmp, mel=self.mel, ms=self.ms, offsets=self.offsets)
-            os.replace(tmp, cache)
+            with atomic_path(cache, keep_suffix=True, unique=False) as tmp:  # np.savez adds .npz to other names
+                np.savez(tmp, mel=self.mel, ms=self.ms, offsets=self.offsets)
 
     def frames(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """File ``i``: (mel float32 (frames, n_mels), ms float64 (frames,))."""

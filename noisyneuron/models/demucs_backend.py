@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
 
 __all__ = ["DEFAULT_DEMUCS_MODEL", "load_demucs", "separate_demucs", "ChunkedDemucs", "demucs_normalisation", "demucs_cache_dirs"]
@@ -215,7 +216,6 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
         ``{stem: float32 (frames, channels)}`` in ``model.sources`` order (htdemucs: drums, bass,
         other, vocals), aligned with ``audio``. The stems add up to the input only approximately.
     """
-    import soxr
     from demucs.apply import apply_model
 
     from noisyneuron.models.apply import as_frames_channels
@@ -233,9 +233,9 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
             net_in = x[:, :model_channels]
         else:
             raise ValueError(f"the model needs {model_channels} channels, got {channels}")
-        resample = int(round(sample_rate)) != model_rate
-        if resample:
-            net_in = soxr.resample(np.ascontiguousarray(net_in), sample_rate, model_rate, quality="HQ")
+        other_rate = int(round(sample_rate)) != model_rate
+        if other_rate:
+            net_in = resample(np.ascontiguousarray(net_in), sample_rate, model_rate)
         wav = torch.from_numpy(np.ascontiguousarray(net_in.T, dtype=np.float32))  # (C, T)
         if normalisation is None:
             ref = wav.mean(0)
@@ -250,13 +250,8 @@ def separate_demucs(model, audio: np.ndarray, sample_rate: float, progress: bool
         est = (est * std + mean).numpy()  # (S, C, T)
         for i, name in enumerate(sources):
             stem = np.ascontiguousarray(est[i].T)  # (T, C)
-            if resample:
-                stem = soxr.resample(stem, model_rate, sample_rate, quality="HQ")
-                if stem.ndim == 1:
-                    stem = stem[:, None]
-                stem = stem[:frames]
-                if len(stem) < frames:
-                    stem = np.pad(stem, ((0, frames - len(stem)), (0, 0)))
+            if other_rate:
+                stem = resample(stem, model_rate, sample_rate, frames)
             if channels == 1:
                 out[name][:, 0] = stem.mean(axis=1)
             else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from noisyneuron.audio.resampling import fit_length  # the ground floor's, kept in __all__ for the builders
+
 __all__ = [
     "db_to_gain",
     "rms_db",
@@ -140,12 +142,3 @@ def varispeed(audio: np.ndarray, semitones: float, sample_rate: int) -> np.ndarr
     ratio = 2.0 ** (semitones / 12.0)
     out_rate = sample_rate / ratio
     return soxr.resample(np.asarray(audio, dtype=np.float64), sample_rate * 1.0, out_rate, quality="HQ")
-
-
-def fit_length(audio: np.ndarray, frames: int) -> np.ndarray:
-    """Cut or zero-pad ``audio`` along its first axis to exactly ``frames``."""
-    x = np.asarray(audio)
-    if len(x) >= frames:
-        return x[:frames]
-    pad = [(0, frames - len(x))] + [(0, 0)] * (x.ndim - 1)
-    return np.pad(x, pad)

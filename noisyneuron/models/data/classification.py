@@ -50,8 +50,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 
+from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
 from noisyneuron.models.data import noise as nz
 from noisyneuron.models.data.build import Job, job_seed
@@ -135,9 +135,7 @@ def _read_excerpt(paths: list[str], start_seconds: float, seconds: float) -> np.
             start = min(int(start_seconds * sr), max(0, frames - 1))
             f.seek(start)
             x = f.read(int(math.ceil(seconds * sr)) + 16, dtype="float64", always_2d=True).mean(axis=1)
-        if sr != SR and len(x):
-            x = soxr.resample(x, sr, SR, quality="HQ")
-        x = x[:n_out]
+        x = resample(x, sr, SR)[:n_out]
         total[: len(x)] += x
     return total
 
@@ -296,8 +294,7 @@ def render_tts(engine: str, voice: str, text: str, rate: float = 1.0, pitch: int
     except (OSError, subprocess.SubprocessError, sf.LibsndfileError) as e:
         raise RuntimeError(f"TTS {engine} {voice} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     mono = audio.mean(axis=1)
-    if sr != SR and len(mono):
-        mono = soxr.resample(mono, sr, SR, quality="HQ")
+    mono = resample(mono, sr, SR)
     if len(_TTS_CACHE) >= _TTS_CACHE_MAX:
         _TTS_CACHE.clear()
     _TTS_CACHE[key] = mono

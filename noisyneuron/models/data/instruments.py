@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from noisyneuron.audio.resampling import fit_length, resample
 from noisyneuron.errors import UserError
 from noisyneuron.models.data.melody import MelodyNote
 from noisyneuron.models.data.scores import ScoreParts, load_score
@@ -533,7 +534,7 @@ def render_melody(notes, program: int, seconds: float, sample_rate: int, soundfo
         if proc.returncode != 0 or not wav.is_file():
             raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()[-200:]}")
         audio = sf.read(str(wav), dtype="float64", always_2d=True)[0].mean(axis=1)
-    return audio[:frames] if len(audio) >= frames else np.pad(audio, (0, frames - len(audio)))
+    return fit_length(audio, frames)
 
 
 def _render_fluidsynth(stems: dict[str, list[_Track]], frames: int, sample_rate: int) -> dict[str, np.ndarray]:
@@ -558,12 +559,7 @@ def _render_fluidsynth(stems: dict[str, list[_Track]], frames: int, sample_rate:
             if proc.returncode != 0 or not wav.is_file():
                 raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {err.decode(errors='replace').strip().splitlines()[-1:] }")
             audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-            if sr != sample_rate:  # pragma: no cover - fluidsynth honours -r
-                import soxr
-
-                audio = soxr.resample(audio, sr, sample_rate).astype(np.float32)
-            n = min(frames, len(audio))
-            out[name][:n] = audio[:n, :2]
+            out[name][...] = resample(audio[:, :2], sr, sample_rate, frames)  # sr: fluidsynth honours -r
     return out
 
 
@@ -695,10 +691,7 @@ def _sample(path: str, sample_rate: int, max_seconds: float) -> np.ndarray:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
         data = np.repeat(data, 2, axis=1) if data.shape[1] == 1 else data[:, :2]
         data = data[: int(max_seconds * sr * 1.05) + 1]
-        if sr != sample_rate and len(data):
-            import soxr
-
-            data = soxr.resample(data, sr, sample_rate, quality="HQ")
+        data = resample(data, sr, sample_rate)
         n = min(len(data), int(max_seconds * sample_rate))
         data = np.array(data[:n], dtype=np.float32)
         fade = min(n, int(0.03 * sample_rate))

@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from noisyneuron.audio.atomic import atomic_path, atomic_write_text, partial_sibling
+from noisyneuron.audio.resampling import fit_length
+
 __all__ = [
     "SEPARATION_RATE",
     "CLASSIFICATION_RATE",
@@ -72,10 +75,7 @@ _PEAK_TARGET = 0.98  # the mixture's peak after quantisation, full scale = 1
 
 def write_json_atomic(path: str | os.PathLike, data: object) -> None:
     """Write ``data`` as indented JSON to ``path`` via a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 # ----- separation -----------------------------------------------------------------------------
@@ -128,7 +128,7 @@ class SeparationTrack(_StoredItem):
             raise KeyError(f"track {self.id} has no stem {name!r} (it has {', '.join(self.stems)})")
         audio, _ = sf.read(self.stem_path(name), dtype="float32", always_2d=True)
         frames = int(round(self.seconds * SEPARATION_RATE))
-        return audio[:frames] if len(audio) >= frames else np.pad(audio, ((0, frames - len(audio)), (0, 0)))
+        return fit_length(audio, frames)
 
     def stem_path(self, name: str) -> Path:
         """The file of a stem: FLAC in a built set, OGG Vorbis in a packed one (``data pack``)."""
@@ -173,7 +173,9 @@ def write_separation_track(root: str | os.PathLike, split: str, track_id: str, s
         raise ValueError("a separation track needs a vocals stem (zeros for instrumental tracks)")
     ints, mixture, gain = _quantise(stems)
     final = Path(root) / split / track_id
-    tmp = final.with_name(track_id + ".partial")
+    # a folder: staged under the fixed name <track_id>.partial (a rerun clears a killed one's) and
+    # renamed by hand, since os.replace cannot replace a folder that holds files
+    tmp = partial_sibling(final, unique=False)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, data in list(ints.items()) + [("mixture", mixture)]:
@@ -267,9 +269,8 @@ def write_classification_clip(root: str | os.PathLike, split: str, label: str, c
     base = Path(root) / split / label
     base.mkdir(parents=True, exist_ok=True)
     flac = base / f"{clip_id}.flac"
-    tmp = base / f"{clip_id}.partial.flac"
-    sf.write(tmp, audio, CLASSIFICATION_RATE, subtype="PCM_24", format="FLAC")
-    os.replace(tmp, flac)
+    with atomic_path(flac, keep_suffix=True) as tmp:
+        sf.write(tmp, audio, CLASSIFICATION_RATE, subtype="PCM_24", format="FLAC")
     meta = dict(meta)
     meta.update(id=clip_id, split=split, label=label, sample_rate=CLASSIFICATION_RATE, seconds=round(len(audio) / CLASSIFICATION_RATE, 6))
     write_json_atomic(base / f"{clip_id}.json", meta)

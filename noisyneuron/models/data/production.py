@@ -27,6 +27,7 @@ import io
 
 import numpy as np
 
+from noisyneuron.audio.resampling import fit_length
 from noisyneuron.errors import UserError
 
 __all__ = ["produce_vocal", "master", "lossy_round_trip", "available", "loudness_lufs"]
@@ -249,12 +250,8 @@ def _code(mix: np.ndarray, codec: str, rng: np.random.Generator, sample_rate: in
         sf.write(buf, np.clip(mix, -1, 1), sample_rate, format="OGG", subtype="VORBIS")
         buf.seek(0)
         y = sf.read(buf, dtype="float64", always_2d=True)[0]
-        return _fit(y, len(mix)), {"codec": "vorbis"}
-    return _fit(y, len(mix)), {"codec": "opus"}
-
-
-def _fit(y: np.ndarray, frames: int) -> np.ndarray:
-    return y[:frames] if len(y) >= frames else np.pad(y, ((0, frames - len(y)), (0, 0)))
+        return fit_length(y, len(mix)), {"codec": "vorbis"}
+    return fit_length(y, len(mix)), {"codec": "opus"}
 
 
 def _aligned(reference: np.ndarray, coded: np.ndarray, max_lag: int = 4096) -> tuple[np.ndarray, int]:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
 from noisyneuron.models.data import augment, production
 from noisyneuron.models.data.build import Job, job_seed
@@ -122,12 +123,8 @@ def track_done(job: Job, out_root: str | os.PathLike) -> bool:
 
 # ----- voices ---------------------------------------------------------------------------------
 def _read_clip(path: str, sr: int) -> np.ndarray:
-    import soxr
-
     audio, fs = sf.read(path, dtype="float64", always_2d=True)
-    audio = audio.mean(axis=1)
-    if fs != sr:
-        audio = soxr.resample(audio, fs, sr, quality="HQ")
+    audio = resample(audio.mean(axis=1), fs, sr)
     nz = np.flatnonzero(np.abs(audio) > 1e-3 * max(1e-9, float(np.max(np.abs(audio)))))
     return audio[nz[0] : nz[-1] + 1] if len(nz) else audio[:0]
 

