@@ -283,6 +283,35 @@ def test_partial_file_of_a_killed_writer_is_readable(tmp_path, ext):
     sink.close()
 
 
+@pytest.mark.parametrize(("channels", "subtype"), [(1, "PCM_24"), (2, "FLOAT"), (6, "PCM_16"), (1, "PCM_U8")])
+def test_wav_header_updates_keep_every_frame(tmp_path, channels, subtype):
+    """Each flush closes and reopens the WAV ("r+") to rewrite its header: odd data sizes (a pad
+    byte), float files (a PEAK chunk) and many channels all carry on exactly where they were."""
+    audio = np.random.default_rng(channels).uniform(-0.9, 0.9, (48000 + 17, channels)).astype(np.float32)
+    final = tmp_path / "take.wav"
+    sink = FileSink(final, 48000, channels, subtype=subtype, flush_seconds=0.05)
+    for i in range(0, len(audio), 1201):  # odd blocks: the data size is odd between flushes
+        sink.write(audio[i : i + 1201])
+        if i and i % (1201 * 10) == 0:
+            shutil.copy(sink.partial_path, tmp_path / "copy.wav")
+            assert 0 < sf.info(tmp_path / "copy.wav").frames <= i + 1201
+    sink.close()
+    got, _ = read_audio(final)
+    tol = {"PCM_24": 2.0**-22, "FLOAT": 0.0, "PCM_16": 2.0**-14, "PCM_U8": 2.0**-6}[subtype]
+    assert got.shape == audio.shape and float(np.max(np.abs(got - audio))) <= tol
+    reference = tmp_path / "reference.wav"  # the layout libsndfile gives a file written in one go
+    sf.write(reference, audio, 48000, subtype=subtype)
+    assert final.stat().st_size == reference.stat().st_size
+
+
+def test_files_uses_only_soundfiles_public_api():
+    import re
+
+    import noisyneuron.audio.files as files
+
+    assert not re.search(r"\bsf\._", open(files.__file__).read())
+
+
 def test_sink_clips_integer_formats_and_counts(tmp_path):
     block = np.array([[0.5, 1.5], [-2.0, -0.25], [np.nan, 1.0]], np.float32)
     with FileSink(tmp_path / "c.wav", 48000, 2) as sink:

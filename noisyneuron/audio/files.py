@@ -49,6 +49,7 @@ import soundfile as sf
 import soxr
 from numba import njit
 
+from noisyneuron.audio.atomic import fsync_folder, partial_sibling
 from noisyneuron.audio.av_reader import AV_EXTENSIONS
 from noisyneuron.dsp.sanitize import replace_nonfinite
 from noisyneuron.errors import AudioFileError
@@ -95,7 +96,6 @@ _RESAMPLE_QUALITY = "HQ"
 _READ_CHUNK = 65536  # frames read from disk at a time (input rate)
 _UNKNOWN_LENGTH = 2**62  # libsndfile reports SF_COUNT_MAX frames for unfinished FLAC files
 _WAV_LIKE = {"WAV", "WAVEX", "W64", "RF64", "AIFF", "CAF"}
-_SFC_UPDATE_HEADER_NOW = 0x1060  # libsndfile sf_command: rewrite the header now
 _MP3_SLACK_FRAMES = 2304  # two MPEG frames: MP3 lengths are approximate by that much
 _warned_short: set = set()  # files already warned about as shorter than their header says
 
@@ -162,6 +162,19 @@ def _open_with_ffmpeg(path: Path, libsndfile_reason: str | None):
         raise AudioFileError(f"{path}: cannot read it ({error}); the file is corrupt or truncated, use another copy") from None
 
 
+class _SoundFile(sf.SoundFile):
+    """soundfile's reader, reading straight on when libsndfile does not know the length.
+
+    After each read of a seekable file, ``SoundFile.read`` moves to where it thinks it is with
+    ``seek``, and libsndfile cannot seek in a FLAC file of unknown length (an unfinished one, left
+    by a killed writer: it reports ``SF_COUNT_MAX`` frames); reported as not seekable, ``read``
+    reads on without seeking (it then needs a frame count, which every read here gives).
+    :meth:`seek` itself still works (``FileSource``'s ``loop`` goes back to the start)."""
+
+    def seekable(self) -> bool:
+        return super().seekable() and self.frames < _UNKNOWN_LENGTH
+
+
 def _open_for_read(path: str | os.PathLike) -> tuple[sf.SoundFile, AudioInfo]:
     """Open ``path`` for reading, translating every failure into a one-line AudioFileError."""
     path = Path(path)
@@ -177,7 +190,7 @@ def _open_for_read(path: str | os.PathLike) -> tuple[sf.SoundFile, AudioInfo]:
         f = _open_with_ffmpeg(path, None)
     else:
         try:
-            f = sf.SoundFile(str(path))
+            f = _SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as error:
             reason = _libsndfile_reason(error)
             if "not recognised" not in reason.lower():
@@ -354,7 +367,7 @@ class _Decoder:
         self._position = 0  # frames read from the file in this pass
         self._read_in_pass = 0
         self.done = False
-        self._unknown_length = self.info.frames is None
+        self._unknown_length = self.info.frames is None and isinstance(self._file, sf.SoundFile)
         self._claimed = _claimed_frames(self.info)
         self._first_pass = True
 
@@ -363,21 +376,32 @@ class _Decoder:
 
     def _read_raw(self) -> int:
         """Read up to one chunk from the file into ``self._buffer``; return frames read."""
-        try:
-            if self._unknown_length and isinstance(self._file, sf.SoundFile):
-                # soundfile seeks after each read, which fails for FLAC files of unknown length.
-                ptr = sf._ffi.cast("float*", self._buffer.ctypes.data)
-                n = int(sf._snd.sf_readf_float(self._file._file, ptr, len(self._buffer)))
-            else:
-                n = self._file.read(len(self._buffer), dtype="float32", out=self._buffer)
-                n = len(n)
+        try:  # a file of unknown length is read without seeking (_SoundFile)
+            n = len(self._file.read(len(self._buffer), dtype="float32", out=self._buffer))
         except (sf.LibsndfileError, RuntimeError) as error:  # RuntimeError: FFmpeg's decoders too
+            n = self._decoded_before_damage()
+            if n is not None:
+                self._position += n
+                return n
             raise AudioFileError(
                 f"{self.info.path}: read failed at frame {self._position} "
                 f"({_libsndfile_reason(error)}); the file is corrupt or truncated"
             ) from None
         self._position += n
         return n
+
+    def _decoded_before_damage(self) -> int | None:
+        """Frames the failed read still decoded, for a file of unknown length (None otherwise).
+
+        An unfinished FLAC file (its writer was stopped, or its disk filled) decodes up to its
+        cut-off last frame, where libsndfile reports lost sync after handing over what it
+        decoded: those frames are the file's end, as :meth:`next_chunk` then treats them."""
+        if not self._unknown_length:
+            return None
+        try:
+            return max(0, int(self._file.tell()) - self._position)
+        except (sf.LibsndfileError, RuntimeError):
+            return None
 
     def next_chunk(self) -> np.ndarray | None:
         """The next chunk of converted audio (possibly 0 frames), or ``None`` at the end."""
@@ -588,9 +612,9 @@ def _clip_count(flat, limit):
 
 
 def partial_path_for(path: str | os.PathLike) -> Path:
-    """The temporary name :class:`FileSink` writes to: ``song.wav`` -> ``song.partial.wav``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
+    """The temporary name :class:`FileSink` writes to: ``song.wav`` -> ``song.partial.wav`` (fixed,
+    not unique: a later sink finds an earlier killed one's and keeps it as incomplete)."""
+    return partial_sibling(path, keep_suffix=True, unique=False)
 
 
 def incomplete_path_for(path: str | os.PathLike) -> Path:
@@ -648,20 +672,6 @@ def _keep_under_new_name(src: Path, wanted: Path) -> Path:
         os.unlink(src)
         return target
     raise AudioFileError(f"{src}: 999 earlier unfinished files named like {wanted}; clear some away")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where the OS allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class FileSink:
@@ -754,9 +764,10 @@ class FileSink:
         self._set_aside_stale_partial()
         self._fd: int | None = None
         try:
-            # A new file (O_EXCL): never written through a link that happens to be there.
+            # A new file (O_EXCL): never written through a link that happens to be there. Read and
+            # write: flush() reopens WAV files in "r+" mode to rewrite their header.
             self._fd = os.open(
-                self.partial_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
+                self.partial_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666
             )
             lossy = {} if bitrate_kbps is None else {  # libsndfile: 320 - 288 * level kbit/s, constant
                 "compression_level": (320 - int(bitrate_kbps)) / 288.0, "bitrate_mode": "CONSTANT"}
@@ -838,12 +849,34 @@ class FileSink:
             self.flush()
 
     def flush(self) -> None:
-        """Make the partial file readable as it stands: rewrite its header (WAV) and flush."""
+        """Make the partial file readable as it stands and flush it to disk.
+
+        A WAV file's header says its length only once libsndfile closes it, so the file is
+        closed (header written, data synced) and reopened in ``"r+"`` mode at its end, through
+        the same descriptor; other formats need no header update and are just flushed.
+
+        Raises:
+            AudioFileError: the header or the flush could not be written (e.g. a full disk); the
+                sink then never renames to :attr:`path`, as after a failed :meth:`write`.
+        """
         if self.closed or self._failure:
             return
-        if self._header_updates:
-            sf._snd.sf_command(self._file._file, _SFC_UPDATE_HEADER_NOW, sf._ffi.NULL, 0)
-        self._file.flush()
+        try:
+            if self._header_updates:
+                self._file.close()  # closefd=False: the descriptor stays open
+                os.fsync(self._fd)  # the header just written, too
+                os.lseek(self._fd, 0, os.SEEK_SET)  # libsndfile starts the file where the descriptor is
+                self._file = sf.SoundFile(self._fd, "r+", closefd=False)
+                self._file.seek(0, sf.SEEK_END)
+            else:
+                self._file.flush()
+        except (sf.LibsndfileError, RuntimeError, OSError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else _libsndfile_reason(error)
+            self._failure = (
+                f"{self.partial_path}: write failed after {self.frames_written / self.sample_rate:.1f} s "
+                f"(updating the header: {reason}); check the free disk space"
+            )
+            raise AudioFileError(self._failure) from None
         self._since_flush = 0
 
     def _finish_file(self) -> None:
@@ -894,7 +927,7 @@ class FileSink:
                 self.kept_message(f"{self.path}: finishing the file failed ({reason}); check the free disk space")
             ) from None
         os.replace(self.partial_path, self.path)
-        _fsync_folder(self.path.parent)
+        fsync_folder(self.path.parent)
 
     def _keep_incomplete(self) -> None:
         if self.frames_written == 0:
