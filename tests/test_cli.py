@@ -187,3 +187,18 @@ def test_process_writes_mp3_at_the_asked_bitrate_and_refuses_a_bitrate_for_wav(s
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bitrate" in err[0]
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_separate_starts_neither_numba_nor_the_ui_stack():
+    """`separate` with our model needs torch and the file I/O only: numba (and through its
+    extensions rocket-fft and scipy.fft), textual and the MIDI stack stay unloaded (issue 14,
+    start-up: they cost about 1.5 s of a short file's 4.5 s)."""
+    code = (
+        "import sys, numpy as np, soundfile as sf, tempfile, pathlib\n"
+        "d = pathlib.Path(tempfile.mkdtemp()); sf.write(str(d / 'a.wav'), np.zeros((4410, 2)), 44100)\n"
+        "from noisyneuron.cli import main\n"
+        "assert main(['separate', str(d / 'a.wav'), '--out', str(d / 'out'), '-q']) == 0\n"
+        "print(sorted(m for m in ('numba', 'rocket_fft', 'scipy', 'textual', 'rtmidi') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out

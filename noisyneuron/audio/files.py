@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from numba import njit
 
 from noisyneuron.audio.atomic import fsync_folder, partial_sibling
 from noisyneuron.audio.av_reader import AV_EXTENSIONS
@@ -597,17 +596,13 @@ class FileSource:
 # ----- writing ---------------------------------------------------------------------------------
 
 
-@njit(nogil=True, cache=True)
-def _clip_count(flat, limit):
-    count = 0
-    for i in range(flat.shape[0]):
-        v = flat[i]
-        if v > limit:
-            flat[i] = limit
-            count += 1
-        elif v < -limit:
-            flat[i] = -limit
-            count += 1
+def _clip_count(block: np.ndarray, limit: float) -> int:
+    """Clip ``block`` to ``[-limit, limit]`` in place; return how many samples were beyond it.
+    Unclipped audio (the common case) costs a max and a min and allocates no array."""
+    if block.size == 0 or (block.max() <= limit and block.min() >= -limit):
+        return 0
+    count = int(np.count_nonzero(np.abs(block) > limit))
+    np.clip(block, -limit, limit, out=block)
     return count
 
 
@@ -831,7 +826,7 @@ class FileSink:
         scratch[...] = block
         self.nonfinite += replace_nonfinite(scratch)
         if self._clip:
-            self.clipped += int(_clip_count(scratch.reshape(-1), np.float32(1.0)))
+            self.clipped += _clip_count(scratch, 1.0)
         try:
             # soundfile raises LibsndfileError for a failed write and AssertionError for a
             # short one (fewer frames written than given, no error code)
