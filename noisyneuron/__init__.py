@@ -8,7 +8,8 @@ Floors, bottom up; each imports only those below it (the import-linter contract 
   features, meters).
 - ``noisyneuron.audio``: audio file I/O (read, stream, write atomically); ``noisyneuron.demo``,
   the bundled demo song.
-- ``noisyneuron.models``: the neural models, their training and the data set builders.
+- ``noisyneuron.datasets``: the data set builders (separation, real-world, classification).
+- ``noisyneuron.models``: the neural models and their training.
 - ``noisyneuron.realtime``: the processor contract, the chain, the audio engine, devices, the
   display tap, recording takes.
 - ``noisyneuron.control``: the control surface, OSC, MIDI, config, the live session and the

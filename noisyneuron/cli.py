@@ -133,8 +133,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # ----- data and eval --------------------------------------------------------------------------
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from noisyneuron.models.data.build import default_workers
-    from noisyneuron.models.data.commands import build_dataset
+    from noisyneuron.datasets.build import default_workers
+    from noisyneuron.datasets.commands import build_dataset
 
     workers = args.workers or default_workers()
     if not args.quiet:
@@ -156,7 +156,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
-    from noisyneuron.models.data.layout import read_manifest
+    from noisyneuron.datasets.layout import read_manifest
 
     manifest = read_manifest(args.dir)
     build = manifest.get("build", {})
@@ -172,7 +172,7 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from noisyneuron.models.data.layout import (
+    from noisyneuron.datasets.layout import (
         check_track,
         read_manifest,
         separation_tracks,
@@ -193,7 +193,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_pack(args: argparse.Namespace) -> int:
-    from noisyneuron.models.data.pack import pack_separation
+    from noisyneuron.datasets.pack import pack_separation
 
     r = pack_separation(args.data, args.out, args.max_mb, split=args.split, quality=args.quality, seed=args.seed, skip=args.skip, progress=not args.quiet)
     _print(f"packed {r['tracks']} {args.split} tracks ({r['seconds'] / 60:.1f} min of audio, {r['bytes'] / 1e6:.1f} MB) into {args.out}; "

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from noisyneuron.models.data import noise as nz
-from noisyneuron.models.data.classification import make_fixture_clips, synth_music
+from noisyneuron.datasets import noise as nz
+from noisyneuron.datasets.classification import make_fixture_clips, synth_music
 
 SR = 16000
 

@@ -360,7 +360,7 @@ def test_calibrate_from_a_folder_reports_and_does_not_lose_accuracy(tiny, tmp_pa
 # ----- evaluation -----------------------------------------------------------------------------
 def test_ours_is_evaluated_beside_the_peers(tiny, tmp_path, monkeypatch):
     from noisyneuron.evaluation.classifier import CLASSIFIER_SYSTEMS, evaluate_classifiers
-    from noisyneuron.models.data.classification import make_fixture_clips
+    from noisyneuron.datasets.classification import make_fixture_clips
 
     assert "ours" in CLASSIFIER_SYSTEMS
     monkeypatch.setenv("NOISYNEURON_CLASSIFIER_WEIGHTS", str(tiny.path))

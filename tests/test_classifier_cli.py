@@ -160,7 +160,7 @@ def test_train_classifier_cli_and_export(tmp_path, capsys):
     data = folder_of_folders(tmp_path / "env", {"hum": 2, "rain": 2, "clatter": 2}, seconds=2.0)
     # label names are the user's: make their audio actually differ
     for label, kind in (("hum", "hum"), ("rain", "rain"), ("clatter", "clatter")):
-        from noisyneuron.models.data import noise as nz
+        from noisyneuron.datasets import noise as nz
 
         for n, f in enumerate(sorted((data / label).iterdir())):
             x, _ = nz.random_noise(kind, np.random.default_rng(n), 2.0, 16000, -25.0)

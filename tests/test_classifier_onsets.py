@@ -17,7 +17,7 @@ from noisyneuron.models.classifier import (
     batch_decisions,
     load_classifier,
 )
-from noisyneuron.models.data import noise as nz
+from noisyneuron.datasets import noise as nz
 
 from classifier_fixtures import no_user_profile  # noqa: F401 (autouse)
 

@@ -266,7 +266,7 @@ def test_config_profile_and_caches_follow_one_platform_rule(monkeypatch, tmp_pat
     from noisyneuron import paths
     from noisyneuron.control.config import config_dir, default_config_path
     from noisyneuron.models.classifier import PROFILE_ENV, default_profile_path
-    from noisyneuron.models.data.sources import source_cache_dir
+    from noisyneuron.datasets.sources import source_cache_dir
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -1,4 +1,4 @@
-"""Rendered accompaniments from music21 scores (noisyneuron.models.data.scores / .instruments).
+"""Rendered accompaniments from music21 scores (noisyneuron.datasets.scores / .instruments).
 
 These need the data tools (``scripts/install-data-tools.sh``): music21, fluidsynth with the GM
 SoundFont, and the Hydrogen drum kits; each test skips with the reason when they are missing.
@@ -45,7 +45,7 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def render(cache_dir):
     """render(score_id, seed, seconds) with results memoised across the module's tests."""
-    from noisyneuron.models.data.instruments import render_accompaniment
+    from noisyneuron.datasets.instruments import render_accompaniment
 
     memo = {}
 
@@ -85,7 +85,7 @@ def _onsets(x: np.ndarray, hop: int = 220) -> np.ndarray:
 # ----- scores ------------------------------------------------------------------------------------
 @needs_music21
 def test_score_ids_are_many_sorted_and_public_domain_by_default():
-    from noisyneuron.models.data.scores import CORPUS_LICENCES, list_score_ids
+    from noisyneuron.datasets.scores import CORPUS_LICENCES, list_score_ids
 
     ids = list_score_ids()  # the default cache: ~30 s on a machine's first run, then instant
     assert len(ids) >= 300
@@ -99,7 +99,7 @@ def test_score_ids_are_many_sorted_and_public_domain_by_default():
 
 @needs_music21
 def test_load_score_top_voice_first_and_cached(cache_dir):
-    from noisyneuron.models.data.scores import load_score
+    from noisyneuron.datasets.scores import load_score
 
     score = load_score(CHORALE, cache_dir)
     assert score.time_signature == (4, 4)
@@ -118,7 +118,7 @@ def test_load_score_top_voice_first_and_cached(cache_dir):
 
 @needs_music21
 def test_load_score_without_music21_is_a_one_line_user_error(tmp_path, monkeypatch):
-    from noisyneuron.models.data.scores import load_score
+    from noisyneuron.datasets.scores import load_score
 
     monkeypatch.setitem(sys.modules, "music21", None)  # import music21 now raises ImportError
     with pytest.raises(UserError) as err:
@@ -143,7 +143,7 @@ def test_stems_shapes_and_levels(render):
 
 @needs_render
 def test_deterministic_for_a_seed_and_different_for_another(render, cache_dir):
-    from noisyneuron.models.data.instruments import render_accompaniment
+    from noisyneuron.datasets.instruments import render_accompaniment
 
     a = render()
     b = render_accompaniment(CHORALE, SECONDS, np.random.default_rng(ROCK_SEED), cache_dir=cache_dir)
@@ -225,7 +225,7 @@ def test_meta_is_json_and_credits_every_source(render):
 
 @needs_render
 def test_missing_fluidsynth_is_a_one_line_user_error(monkeypatch):
-    from noisyneuron.models.data import instruments
+    from noisyneuron.datasets import instruments
 
     monkeypatch.setattr(instruments.shutil, "which", lambda name: None)
     with pytest.raises(UserError) as err:

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from noisyneuron.errors import UserError
-from noisyneuron.models.data import noise as nz
-from noisyneuron.models.data.classification import (
+from noisyneuron.datasets import noise as nz
+from noisyneuron.datasets.classification import (
     MIXTURE_MUSIC_DB,
     MIXTURE_SHARE,
     MIXTURE_SNR_DB,
@@ -24,11 +24,11 @@ from noisyneuron.models.data.classification import (
     plan_classification,
     synth_music,
 )
-from noisyneuron.models.data.layout import CLASSES, classification_clips, read_manifest
-from noisyneuron.models.data.disjoint import classification_leaks
-from noisyneuron.models.data.layout import write_classification_clip
-from noisyneuron.models.data.sources import _cat_members, _NOT_SFX
-from noisyneuron.models.data.splits import PACKAGE_SPLITS, SPLITS, split_of
+from noisyneuron.datasets.layout import CLASSES, classification_clips, read_manifest
+from noisyneuron.datasets.disjoint import classification_leaks
+from noisyneuron.datasets.layout import write_classification_clip
+from noisyneuron.datasets.sources import _cat_members, _NOT_SFX
+from noisyneuron.datasets.splits import PACKAGE_SPLITS, SPLITS, split_of
 
 SR = 16000
 
@@ -336,7 +336,7 @@ def test_sound_catalogues_unpack_and_voices_are_not_effects():
     for path in ("/ambience/wind.ogg", "/sfx/engine_large.ogg", "/sound/mill/mill_turning_00.ogg", "/sound/crowdcheer.wav"):
         assert not _NOT_SFX.search(path), path
     # music that sits among a package's effects is music, never noise
-    from noisyneuron.models.data.sources import GAME_MUSIC_FILES, game_music_recordings, sfx_recordings
+    from noisyneuron.datasets.sources import GAME_MUSIC_FILES, game_music_recordings, sfx_recordings
 
     themes = {f for files in GAME_MUSIC_FILES.values() for f in files}
     assert not themes & {r.paths[0] for r in sfx_recordings()}

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from noisyneuron.models.data import production
-from noisyneuron.models.data.disjoint import generator_sources, split_leaks
-from noisyneuron.models.data.splits import split_of
-from noisyneuron.models.data.voices import all_voice_sources
+from noisyneuron.datasets import production
+from noisyneuron.datasets.disjoint import generator_sources, split_leaks
+from noisyneuron.datasets.splits import split_of
+from noisyneuron.datasets.voices import all_voice_sources
 
 pytestmark = pytest.mark.skipif(not production.available(), reason="pedalboard is not installed (scripts/install-data-tools.sh)")
 RATE = 44100
@@ -65,7 +65,7 @@ def test_lossy_round_trip_puts_the_coding_error_in_the_accompaniment_only():
 
 
 def test_split_leaks_finds_a_speaker_in_two_splits(tmp_path):
-    from noisyneuron.models.data.layout import write_separation_track
+    from noisyneuron.datasets.layout import write_separation_track
 
     z = np.zeros((RATE, 2))
     v = z.copy()
@@ -80,8 +80,8 @@ def test_split_leaks_finds_a_speaker_in_two_splits(tmp_path):
 
 @pytest.fixture(scope="module")
 def realworld_build(tmp_path_factory):
-    from noisyneuron.models.data.commands import build_dataset
-    from noisyneuron.models.data.realworld import realworld_pools
+    from noisyneuron.datasets.commands import build_dataset
+    from noisyneuron.datasets.realworld import realworld_pools
 
     pools = realworld_pools()
     if not all(pools[s]["accompaniment"] for s in pools):
@@ -92,7 +92,7 @@ def realworld_build(tmp_path_factory):
 
 
 def test_realworld_set_uses_held_out_sources_and_no_generator(realworld_build):
-    from noisyneuron.models.data.layout import separation_tracks
+    from noisyneuron.datasets.layout import separation_tracks
 
     tracks = separation_tracks(realworld_build)
     assert {t.split for t in tracks} == {"valid", "test"}
@@ -106,7 +106,7 @@ def test_realworld_set_uses_held_out_sources_and_no_generator(realworld_build):
 
 
 def test_realworld_tracks_are_deterministic_per_seed(realworld_build, tmp_path):
-    from noisyneuron.models.data.realworld import make_realworld_track, plan_realworld
+    from noisyneuron.datasets.realworld import make_realworld_track, plan_realworld
 
     job = plan_realworld(4, 3, 4.0)[0]
     make_realworld_track(job, tmp_path)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noisyneuron.models.data import augment
-from noisyneuron.models.data.build import Job, job_seed, run_jobs
-from noisyneuron.models.data.fixture import build_separation_fixture, plan_separation_fixture
-from noisyneuron.models.data.layout import SEPARATION_RATE, read_manifest, separation_tracks, write_separation_track
-from noisyneuron.models.data.splits import SPLIT_FRACTIONS, split_of
+from noisyneuron.datasets import augment
+from noisyneuron.datasets.build import Job, job_seed, run_jobs
+from noisyneuron.datasets.fixture import build_separation_fixture, plan_separation_fixture
+from noisyneuron.datasets.layout import SEPARATION_RATE, read_manifest, separation_tracks, write_separation_track
+from noisyneuron.datasets.splits import SPLIT_FRACTIONS, split_of
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -106,7 +106,7 @@ def test_resume_makes_only_what_is_missing(tmp_path):
 def test_a_failing_item_is_reported_and_the_rest_built(tmp_path):
     jobs = plan_separation_fixture(seed=1, tracks_per_split=1, seconds=1.0)
     bad = Job("train", "bad", 1.0, 7, {"kind": "no-such-kind", "source": "x"})
-    from noisyneuron.models.data.separation import maker, track_done
+    from noisyneuron.datasets.separation import maker, track_done
 
     stats = run_jobs(jobs + [bad], maker(tmp_path, None), lambda j: track_done(j, tmp_path), progress=False)
     assert stats.built == len(jobs) and stats.failed == 1
@@ -191,7 +191,7 @@ def test_manifest_records_build_and_items(fixture_set):
 def _have_real_sources() -> str | None:
     import shutil
 
-    from noisyneuron.models.data.sources import music_recordings
+    from noisyneuron.datasets.sources import music_recordings
 
     if shutil.which("fluidsynth") is None:
         return "fluidsynth is not installed (scripts/install-data-tools.sh)"
@@ -209,7 +209,7 @@ real_sources = pytest.mark.skipif(_have_real_sources() is not None, reason=str(_
 
 @real_sources
 def test_plan_is_deterministic_splits_by_source_and_has_every_kind():
-    from noisyneuron.models.data.separation import TRACK_KINDS, plan_separation
+    from noisyneuron.datasets.separation import TRACK_KINDS, plan_separation
 
     jobs = plan_separation(2.0, seed=11)
     again = plan_separation(2.0, seed=11)
@@ -227,7 +227,7 @@ def test_plan_is_deterministic_splits_by_source_and_has_every_kind():
 @real_sources
 @pytest.mark.parametrize("kind", ["rendered", "real", "instrumental"])
 def test_real_tracks_sum_exactly_and_are_deterministic(tmp_path, kind):
-    from noisyneuron.models.data.separation import make_track, plan_separation
+    from noisyneuron.datasets.separation import make_track, plan_separation
 
     job = next(j for j in plan_separation(1.0, seed=2) if j.params["kind"] == kind and j.split == "train")
     job = Job(job.split, job.item_id, 6.0, job.seed, job.params)
@@ -248,7 +248,7 @@ def test_real_tracks_sum_exactly_and_are_deterministic(tmp_path, kind):
 
 
 def test_pack_makes_a_smaller_lossy_copy_that_reads_the_same_way(tmp_path, fixture_set):
-    from noisyneuron.models.data.pack import pack_separation
+    from noisyneuron.datasets.pack import pack_separation
 
     first = pack_separation(fixture_set, tmp_path / "p1", max_mb=0.5, split="train", progress=False)
     assert first["tracks"] == 2 and first["bytes"] < 500_000
@@ -270,7 +270,7 @@ def test_pack_makes_a_smaller_lossy_copy_that_reads_the_same_way(tmp_path, fixtu
 def test_non_finite_stems_are_refused_and_check_finds_a_broken_mixture(tmp_path):
     import soundfile as sf
 
-    from noisyneuron.models.data.layout import check_track
+    from noisyneuron.datasets.layout import check_track
 
     bad = np.zeros((100, 2))
     bad[5, 0] = np.nan

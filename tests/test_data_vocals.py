@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from noisyneuron.errors import UserError
-from noisyneuron.models.data import vocals
-from noisyneuron.models.data.melody import MelodyNote, midi_to_hz
-from noisyneuron.models.data.splits import split_of
+from noisyneuron.datasets import vocals
+from noisyneuron.datasets.melody import MelodyNote, midi_to_hz
+from noisyneuron.datasets.splits import split_of
 
 RATE = 44100
 SECONDS = 9.0

@@ -12,8 +12,8 @@ import pytest
 
 from noisyneuron.errors import UserError
 from noisyneuron.evaluation import classifier as ev
-from noisyneuron.models.data.classification import make_fixture_clips
-from noisyneuron.models.data.layout import CLASSES, write_classification_clip, write_manifest
+from noisyneuron.datasets.classification import make_fixture_clips
+from noisyneuron.datasets.layout import CLASSES, write_classification_clip, write_manifest
 
 SR = 16000
 

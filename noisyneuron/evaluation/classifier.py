@@ -37,7 +37,7 @@ Metrics (:func:`evaluate_classifiers`):
   from packages and speakers training never heard, whole) and for the **synthetic** clips (a
   generator or TTS voice in them; silence), each with the packages or generators it holds. The
   real-recording figure is the one that counts; the whole split's is reported beside it.
-- **split leaks**: :func:`~noisyneuron.models.data.disjoint.classification_leaks` over the
+- **split leaks**: :func:`~noisyneuron.datasets.disjoint.classification_leaks` over the
   evaluated set (and a training set, if given): any package, speaker or source in two splits is
   listed in the report and on stderr.
 
@@ -60,7 +60,7 @@ import numpy as np
 from noisyneuron.audio.atomic import atomic_write_text
 from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
-from noisyneuron.models.data.layout import CLASSES, CLASSIFICATION_RATE, classification_clips
+from noisyneuron.datasets.layout import CLASSES, CLASSIFICATION_RATE, classification_clips
 
 __all__ = [
     "ClassifierSystem",
@@ -456,7 +456,7 @@ def _load_clips(data_dir: Path, split: str, max_clips: int | None) -> list[_Clip
     clips = [clips[i] for i in order]
     if max_clips is not None:
         clips = clips[: max(0, int(max_clips))]
-    from noisyneuron.models.data.classification import clip_origin
+    from noisyneuron.datasets.classification import clip_origin
 
     return [_Clip(c.id, c.label, c.load(), clip_origin(c.meta), tuple(sorted({s.get("package", "?") for s in c.meta.get("sources", [])}))) for c in clips]
 
@@ -700,7 +700,7 @@ def evaluate_classifiers(
         "systems": {},
         "skipped": {},
     }
-    from noisyneuron.models.data.disjoint import classification_leaks
+    from noisyneuron.datasets.disjoint import classification_leaks
 
     roots = [data_dir] + ([Path(train_data)] if train_data else [])
     report["leak_check_roots"] = [str(r) for r in roots]

@@ -50,7 +50,7 @@ def _say(msg: str) -> None:
 
 # ----- inputs ---------------------------------------------------------------------------------
 def _open_data(data_dir: Path, split: str):
-    from noisyneuron.models.data.layout import read_manifest, separation_tracks
+    from noisyneuron.datasets.layout import read_manifest, separation_tracks
 
     if not data_dir.exists():
         raise UserError(f"{data_dir}: no such data directory; build one with `noisyneuron data build separation`")

@@ -102,7 +102,7 @@ class SeparationSystem:
 
         Args:
             mixture: the input.
-            track: the :class:`~noisyneuron.models.data.layout.SeparationTrack` it came from;
+            track: the :class:`~noisyneuron.datasets.layout.SeparationTrack` it came from;
                 only oracles read it (they raise ``ValueError`` without one).
 
         Returns:

@@ -236,7 +236,7 @@ def _mel_centres(config: ClassifierConfig) -> np.ndarray:
 
 def _noise_templates(config: ClassifierConfig, seconds: float = 8.0) -> np.ndarray:
     """Log-mel frames of white, pink and brown noise at 0 dBFS RMS: (3, frames, n_mels)."""
-    from noisyneuron.models.data import noise as nz
+    from noisyneuron.datasets import noise as nz
 
     rng = np.random.default_rng(1234)
     out = []

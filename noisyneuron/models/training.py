@@ -49,7 +49,7 @@ import soundfile as sf
 import torch
 
 from noisyneuron.errors import UserError
-from noisyneuron.models.data.layout import SEPARATION_RATE, SeparationTrack, separation_tracks
+from noisyneuron.datasets.layout import SEPARATION_RATE, SeparationTrack, separation_tracks
 from noisyneuron.models.run_folder import (
     Interrupt,
     append_log,

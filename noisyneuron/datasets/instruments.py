@@ -42,8 +42,8 @@ import soundfile as sf
 
 from noisyneuron.audio.resampling import fit_length, resample
 from noisyneuron.errors import UserError
-from noisyneuron.models.data.melody import MelodyNote
-from noisyneuron.models.data.scores import ScoreParts, load_score
+from noisyneuron.datasets.melody import MelodyNote
+from noisyneuron.datasets.scores import ScoreParts, load_score
 
 __all__ = [
     "RenderedAccompaniment",

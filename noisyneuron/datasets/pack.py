@@ -18,7 +18,7 @@ import soundfile as sf
 
 from noisyneuron.audio.atomic import partial_sibling
 from noisyneuron.errors import UserError
-from noisyneuron.models.data.layout import SEPARATION_RATE, read_manifest, separation_tracks, write_json_atomic, write_manifest
+from noisyneuron.datasets.layout import SEPARATION_RATE, read_manifest, separation_tracks, write_json_atomic, write_manifest
 
 __all__ = ["pack_separation"]
 

