@@ -65,7 +65,7 @@ from noisyneuron.datasets.sources import (
     recording_licence,
     sfx_recordings,
 )
-from noisyneuron.datasets.splits import PACKAGE_SPLITS, SPLIT_FRACTIONS, SPLIT_OVERRIDES, SPLITS, split_of
+from noisyneuron.datasets.splits import PACKAGE_SPLITS, SPLIT_OVERRIDES, SPLITS, split_at, split_of
 
 __all__ = [
     "LABEL_CYCLE",
@@ -429,13 +429,7 @@ def _recording_split(source_id: str, package: str) -> str | None:
 
 #: Share of train / valid / test among the clips drawn from real packages and speakers.
 def _draw_split(rng: np.random.Generator) -> str:
-    u = float(rng.random())
-    edge = 0.0
-    for name in SPLITS:
-        edge += SPLIT_FRACTIONS[name]
-        if u < edge:
-            return name
-    return SPLITS[-1]
+    return split_at(float(rng.random()))
 
 
 def _pick_grouped(rng: np.random.Generator, groups: dict[str, list], split: str, splits_of: dict[str, str]) -> tuple[str, object] | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["SPLITS", "SPLIT_FRACTIONS", "SPLIT_OVERRIDES", "PACKAGE_SPLITS", "split_of"]
+__all__ = ["SPLITS", "SPLIT_FRACTIONS", "SPLIT_OVERRIDES", "PACKAGE_SPLITS", "split_at", "split_of"]
 
 #: Split names, in order.
 SPLITS = ("train", "valid", "test")
@@ -68,7 +68,12 @@ def split_of(source_id: str) -> str:
     if package in PACKAGE_SPLITS:
         return PACKAGE_SPLITS[package]
     digest = hashlib.sha256(source_id.encode("utf-8")).digest()
-    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    return split_at(int.from_bytes(digest[:8], "big") / 2.0**64)
+
+
+def split_at(u: float) -> str:
+    """The split a point ``u`` in [0, 1) falls in, the splits laid end to end by
+    :data:`SPLIT_FRACTIONS` (train first)."""
     edge = 0.0
     for name in SPLITS:
         edge += SPLIT_FRACTIONS[name]
