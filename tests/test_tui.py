@@ -375,3 +375,24 @@ async def test_engine_panel_names_lost_audio_and_warns_once_when_too_slow(tmp_pa
         notes = [n.message for n in app._notifications]
         assert len(notes) == 1 and "too slow for the heavy chain" in notes[0], notes
         assert "--chain centre-cut" in notes[0] and "--buffer-blocks 4" in notes[0], notes
+
+
+async def test_a_larger_terminal_gives_the_room_to_the_spectrum_and_no_figure_is_cut(tmp_path):
+    """At 120x40 the spectrum grows (more rows and columns of bars); at 80x24 the engine panel's
+    figures fit their lines whole (no ellipsis), and the panels keep their 80x24 layout."""
+    regions = {}
+    for size in ((80, 24), (120, 40)):
+        app = NoisyNeuronApp(make_session(build_chain("separator+monitor")), presets_directory=tmp_path)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(0.3)
+            spectrum, engine = app.query_one(SpectrumPanel), app.query_one(EnginePanel)
+            regions[size] = (spectrum.region, engine.region)
+            lines = [line for line in engine.render().plain.splitlines() if line]
+            assert len(lines) == 5
+            assert all(len(line) <= engine.content_size.width and "…" not in line for line in lines), lines
+            bars = [t.plain for t in spectrum._texts]
+            assert len(bars) == spectrum.content_size.height  # rows of bars and the axis fill the panel
+    (small_spectrum, small_engine), (big_spectrum, big_engine) = regions[(80, 24)], regions[(120, 40)]
+    assert small_spectrum.height == 7 and small_engine.height == 7
+    assert big_spectrum.height >= 20 and big_spectrum.width > small_spectrum.width
+    assert big_engine.height == 7
