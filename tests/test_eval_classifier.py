@@ -243,3 +243,42 @@ def test_record_quality_takes_real_recordings_of_the_test_split_only(tmp_path):
     import hashlib
 
     assert saved["weights_sha256"] == hashlib.sha256(b"weights").hexdigest() and saved["systems"] == figures["systems"]
+
+
+def test_tune_priors_picks_offsets_on_the_valid_split_only_and_writes_them(fixture_dir, tmp_path, monkeypatch, capsys):
+    """`eval classifier --tune-priors OUT`: every offset combination scored on the valid split
+    (never the test split), the best written into OUT's head bias and metadata."""
+    import torch
+
+    from noisyneuron.models.classifier import SHIPPED_CLASSIFIER, load_classifier
+
+    if not SHIPPED_CLASSIFIER.is_file():
+        pytest.skip("no shipped classifier weights")
+    splits_read = []
+    load = ev._load_clips
+    monkeypatch.setattr(ev, "_load_clips", lambda d, split, n: splits_read.append(split) or load(d, split, n))
+    monkeypatch.setattr(ev, "PRIOR_GRID", {"noise": (0.0, 2.0), "music": (0.0, -0.5)})
+    out = tmp_path / "tuned.pt"
+    parser = argparse.ArgumentParser()
+    ev.add_cli_arguments(parser)
+    clips = [c for c in load(fixture_dir, "valid", None)]
+    origin = clips[0].origin
+    result = ev.tune_priors(fixture_dir, out, SHIPPED_CLASSIFIER, origin=origin, progress=False)
+    assert splits_read == ["valid"]
+    assert len(result["grid"]) == 4 and all(0.0 <= g["macro_f1"] <= 1.0 for g in result["grid"])
+    best = max(g["macro_f1"] for g in result["grid"])
+    assert result["valid_macro_f1"] == best
+    base, tuned = load_classifier(SHIPPED_CLASSIFIER, use_profile=False), load_classifier(out, use_profile=False)
+    labels = base.config.labels
+    delta = (tuned.head[-1].bias - base.head[-1].bias).detach()
+    for name, value in result["offsets"].items():
+        assert float(delta[labels.index(name)]) == pytest.approx(value, abs=2e-3)
+    assert float(delta[labels.index("speech")]) == pytest.approx(0.0, abs=2e-3)
+    assert torch.equal(tuned.head[0].weight, base.head[0].weight)
+    assert tuned.export_meta["prior_offsets"]["offsets"] == result["offsets"]
+    assert tuned.export_meta["stream"] == base.export_meta["stream"]  # the gate and smoothing carry over
+    if origin == "real":  # the CLI tunes on real clips
+        args = parser.parse_args(["--data", str(fixture_dir), "--tune-priors", str(tmp_path / "cli.pt"), "--no-progress"])
+        assert ev.cli_main(args) == 0 and "test split was not read" in capsys.readouterr().out
+    with pytest.raises(UserError, match="clips in the valid split"):
+        ev.tune_priors(fixture_dir, tmp_path / "none.pt", SHIPPED_CLASSIFIER, origin="real" if origin != "real" else "nowhere", progress=False)
