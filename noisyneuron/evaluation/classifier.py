@@ -313,19 +313,33 @@ class OurClassifier:
     def __init__(self, weights: str | Path | None = None, name: str | None = None) -> None:
         import os
 
-        from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV, StreamingClassifier, has_shipped_classifier, load_classifier
+        from noisyneuron.models.classifier import CLASSIFIER_WEIGHTS_ENV, has_shipped_classifier, load_classifier
 
         if name:
             self.name = name
         if weights is None and not os.environ.get(CLASSIFIER_WEIGHTS_ENV) and not has_shipped_classifier():
             raise SystemUnavailable("no classifier weights: train and export some (noisyneuron train classifier --export FILE) and pass --classifier-weights FILE")
         net = load_classifier(weights, use_profile=False) if weights is not None else load_classifier(use_profile=False)
+        self._attach(net)
+
+    @classmethod
+    def for_net(cls, net, name: str | None = None) -> OurClassifier:
+        """The system on a network in memory (e.g. one being tuned), not a weights file."""
+        system = cls.__new__(cls)
+        if name:
+            system.name = name
+        system._attach(net)
+        return system
+
+    def _attach(self, net) -> None:
+        from noisyneuron.models.classifier import StreamingClassifier
+
         self._sc = StreamingClassifier(net, self.sample_rate)
         self.classes = self._sc.labels
         self.hop = self._sc.decision_samples
         self._out: list[str] = []
         self._sc.on_decision = self._collect
-        self.source = net.source
+        self.source = getattr(net, "source", "in memory")
 
     def _collect(self, sc) -> None:
         self._out.append(sc.labels[sc.label_index])
@@ -808,7 +822,7 @@ def tune_priors(data_dir: Path, dest: Path, weights: str | Path | None = None, o
 
     import torch
 
-    from noisyneuron.models.classifier import StreamingClassifier, export_classifier, load_classifier
+    from noisyneuron.models.classifier import export_classifier, load_classifier
 
     clips = [c for c in _load_clips(Path(data_dir), "valid", None) if c.origin == origin]
     if not clips:
@@ -818,8 +832,6 @@ def tune_priors(data_dir: Path, dest: Path, weights: str | Path | None = None, o
     names = [n for n in PRIOR_GRID if n in labels]
     bias = net.head[-1].bias
     start = bias.detach().clone()
-    system = OurClassifier.__new__(OurClassifier)  # the report's system, on the network tuned here
-    system.name, system._out = "ours", []
     grid = []
     for values in itertools.product(*(PRIOR_GRID[n] for n in names)):
         offsets = dict(zip(names, values))
@@ -827,10 +839,7 @@ def tune_priors(data_dir: Path, dest: Path, weights: str | Path | None = None, o
             bias.copy_(start)
             for n, v in offsets.items():
                 bias[labels.index(n)] += v
-        system._sc = StreamingClassifier(net, CLASSIFICATION_RATE)
-        system.classes, system.hop = system._sc.labels, system._sc.decision_samples
-        system._sc.on_decision = system._collect
-        run = _clip_decisions(system, clips, progress=False)
+        run = _clip_decisions(OurClassifier.for_net(net), clips, progress=False)  # the report's system
         scores = prf(_square_confusion(run["confusion"], run["classes"], run["col"]))
         grid.append({"offsets": offsets, "macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]})
         if progress:
